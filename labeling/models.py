@@ -1,0 +1,1 @@
+"""Campaigns, tasks and judgments (pairwise labeling) live here."""

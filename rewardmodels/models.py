@@ -1,0 +1,1 @@
+"""Trained reward and cost models (the model registry) live here."""

@@ -1,0 +1,72 @@
+"""Roles are Django groups: ``rater``, ``policy``, ``admin`` (admins are also staff)."""
+
+from functools import wraps
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+RATER = "rater"
+POLICY = "policy"
+ADMIN = "admin"
+ROLES = (RATER, POLICY, ADMIN)
+
+
+def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
+    """The user's roles, read once per request object and kept on it."""
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_specloop_roles", None)
+    if cached is None:
+        names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        if user.is_superuser:
+            names.add(ADMIN)
+        cached = frozenset(names)
+        user._specloop_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def role_required(*roles: str):
+    """Page decorator: anonymous users go to the login page, users without the role get 403."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_role(request.user, *roles):
+                raise PermissionDenied(f"This page needs the {' or '.join(roles)} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def role_permission(*roles: str) -> type[BasePermission]:
+    """A DRF permission class that lets authenticated users with one of ``roles`` through."""
+
+    class HasRole(BasePermission):
+        message = f"This endpoint needs the {' or '.join(roles)} role."
+
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.is_authenticated and has_role(request.user, *roles))
+
+    HasRole.__name__ = "Has" + "Or".join(r.title() for r in roles) + "Role"
+    return HasRole
+
+
+IsPolicy = role_permission(POLICY)
+IsAdmin = role_permission(ADMIN)
+IsPolicyOrAdmin = role_permission(POLICY, ADMIN)
+IsRater = role_permission(RATER)
+
+
+def roles_context(request) -> dict:
+    roles = user_roles(request.user)
+    return {"roles": roles, "is_policy": POLICY in roles, "is_admin": ADMIN in roles, "is_rater": RATER in roles}

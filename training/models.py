@@ -1,0 +1,1 @@
+"""Training jobs run by Celery workers live here."""
