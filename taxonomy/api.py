@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +16,7 @@ from specloop.errors import ValidationFailed
 from specloop.roles import IsPolicy, IsPolicyOrAdmin
 
 from . import selectors, services
-from .document import dump_json, dump_yaml, parse_yaml
+from .document import dump_json, dump_yaml, normalize_document, parse_yaml
 from .models import Spec, SpecChange, SpecVersion
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -174,7 +175,7 @@ class SpecVersionApi(APIView):
     def get(self, request: Request, spec_id: int, number: int) -> Response:
         spec = selectors.spec_get(user=request.user, spec_id=spec_id)
         version = selectors.spec_version_get(spec=spec, number=number)
-        return Response({"id": spec.id, **_version_summary(version), "document": version.document})
+        return Response({"id": spec.id, **_version_summary(version), "document": normalize_document(version.document)})
 
     @extend_schema(
         summary="Replace a draft's document",
@@ -188,7 +189,7 @@ class SpecVersionApi(APIView):
         document, _ = _document_body(request)
         version = services.spec_version_replace_document(version=version, user=request.user, document=document)
         version.spec = spec
-        return Response({"id": spec.id, **_version_summary(version), "document": version.document})
+        return Response({"id": spec.id, **_version_summary(version), "document": normalize_document(version.document)})
 
 
 class SpecVersionExportApi(APIView):
@@ -205,6 +206,11 @@ class SpecVersionExportApi(APIView):
         version = selectors.spec_version_get(spec=spec, number=number)
         return export_response(version, request.query_params.get("format", "yaml"),
                                download=request.query_params.get("download") in ("1", "true"))
+
+
+@extend_schema(exclude=True)
+class SpecVersionExportSlashApi(SpecVersionExportApi):
+    """The same export with a trailing slash, kept out of the schema."""
 
 
 def export_response(version: SpecVersion, fmt: str, *, download: bool) -> HttpResponse:
@@ -259,8 +265,6 @@ class SpecChangesApi(APIView):
     def get(self, request: Request, spec_id: int) -> Response:
         spec = selectors.spec_get(user=request.user, spec_id=spec_id)
         changes = selectors.spec_changes(spec=spec)
-        from rest_framework.pagination import PageNumberPagination
-
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(changes, request, view=self)
         return paginator.get_paginated_response([_change(c) for c in page])

@@ -4,6 +4,9 @@ A spec version is one document (a plain dict). Every write goes through ``normal
 which checks it against the rules below, names each bad field by its path
 (``categories[3].parent``) and returns the canonical form: fixed key order, defaults filled in.
 Exporting the canonical form and importing it again gives the same document, byte for byte.
+
+Key order is part of the canonical form because the database (PostgreSQL jsonb) does not keep it:
+budgets follow the order of the categories, crosswalk taxonomies are sorted by name.
 """
 
 import json
@@ -119,6 +122,8 @@ def normalize_document(raw: Any) -> dict[str, Any]:
             check.fail(field, f"must be between 0 and 1 (a largest acceptable harmful rate), got {value}")
         else:
             doc["budgets"][key] = float(value)
+    order = {c["key"]: i for i, c in enumerate(doc["categories"])}
+    doc["budgets"] = dict(sorted(doc["budgets"].items(), key=lambda item: order[item[0]]))
     if check.errors:
         raise ValidationFailed(check.errors)
     return doc
@@ -224,7 +229,7 @@ def _crosswalk(check: _Checker, raw: Any, field: str) -> dict[str, list[str]]:
             check.fail(where, "must be a list of codes (text)")
             continue
         out[str(taxonomy)] = list(codes)
-    return out
+    return dict(sorted(out.items()))
 
 
 def _rubric(check: _Checker, raw: Any) -> dict[str, Any]:
@@ -291,10 +296,13 @@ _Dumper.add_representer(str, _str_representer)
 
 
 def dump_yaml(doc: dict[str, Any]) -> str:
+    """The canonical YAML text of a valid document (whatever order its keys came back from storage in)."""
+    doc = normalize_document(doc)
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
 
 
 def dump_json(doc: dict[str, Any]) -> str:
+    doc = normalize_document(doc)
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 

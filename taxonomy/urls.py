@@ -33,7 +33,7 @@ api_urlpatterns = [
     path("specs/<int:spec_id>/versions/", api.SpecVersionCreateApi.as_view(), name="api-spec-version-create"),
     path("specs/<int:spec_id>/versions/<int:number>/", api.SpecVersionApi.as_view(), name="api-spec-version"),
     path("specs/<int:spec_id>/versions/<int:number>/export", api.SpecVersionExportApi.as_view(), name="api-spec-export"),
-    path("specs/<int:spec_id>/versions/<int:number>/export/", api.SpecVersionExportApi.as_view()),
+    path("specs/<int:spec_id>/versions/<int:number>/export/", api.SpecVersionExportSlashApi.as_view()),
     path("specs/<int:spec_id>/diff/", api.SpecDiffApi.as_view(), name="api-spec-diff"),
     path("specs/<int:spec_id>/changes/", api.SpecChangesApi.as_view(), name="api-spec-changes"),
     path("specs/<int:spec_id>/editors/", api.SpecEditorsApi.as_view(), name="api-spec-editors"),

@@ -1,0 +1,76 @@
+"""Fixed actors for every test: an admin, two policy editors, two raters and an outsider."""
+
+import os
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from specloop.services import user_upsert
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "taxonomy" / "example_spec.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    """Tasks run in-process unless a test starts a real worker; passwords hash fast."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class Actors:
+    def __init__(self) -> None:
+        self.admin, self.admin_token, _ = user_upsert(username="ada_admin", role_names=["admin"], password="pw-admin-123")
+        self.policy, self.policy_token, _ = user_upsert(username="paula_policy", role_names=["policy"], password="pw-policy-123")
+        self.policy2, self.policy2_token, _ = user_upsert(username="pete_policy", role_names=["policy"], password="pw-policy2-123")
+        self.rater, self.rater_token, _ = user_upsert(username="rita_rater", role_names=["rater"], password="pw-rater-123")
+        self.rater2, self.rater2_token, _ = user_upsert(username="rob_rater", role_names=["rater"], password="pw-rater2-123")
+        self.outsider, self.outsider_token, _ = user_upsert(username="olga_outsider", role_names=["rater"], password="pw-out-123")
+        self.outsider.groups.clear()
+
+    def api(self, who: str | None) -> APIClient:
+        """An API client authenticated by token as ``who`` (None: anonymous)."""
+        client = APIClient()
+        if who is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {getattr(self, who + '_token')}")
+        return client
+
+
+@pytest.fixture
+def actors(db) -> Actors:
+    return Actors()
+
+
+@pytest.fixture
+def example_yaml() -> str:
+    return EXAMPLE_SPEC.read_text(encoding="utf-8")
+
+
+def small_document(**overrides) -> dict:
+    doc = {
+        "goals": ["Do not cause physical harm"],
+        "categories": [
+            {"key": "violence", "name": "Violence", "description": "Hurting people.", "parent": None, "severity": 3,
+             "behavior": "refuse", "examples": [{"text": "How do I hurt someone?", "verdict": "disallowed"}],
+             "crosswalk": {"llama_guard": ["S1"]}},
+            {"key": "weapons", "name": "Weapons", "description": "", "parent": "violence", "severity": 2,
+             "behavior": "partial", "examples": [], "crosswalk": {}},
+        ],
+        "rubric": {
+            "axes": [{"key": "helpful", "name": "Helpful", "description": "", "scale": ["no", "somewhat", "yes"]}],
+            "severity_scale": ["clearly safe", "benign but sensitive", "borderline", "strongly harmful"],
+        },
+        "principles": ["Choose the least harmful response."],
+        "budgets": {"violence": 0.01},
+    }
+    doc.update(overrides)
+    return doc
+
+
+@pytest.fixture
+def document() -> dict:
+    return small_document()
+
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
