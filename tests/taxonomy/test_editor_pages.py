@@ -749,3 +749,61 @@ def test_the_version_page_query_count_does_not_grow_with_the_document(client, ac
 
     assert response.status_code == 200
     assert response.content.decode().count('class="cat"') == 12
+
+
+def test_uploading_a_file_with_no_document_to_a_published_spec_is_refused(client, actors, draft):
+    """A YAML file holding only a comment parses to nothing; that is not a document, so nothing is saved."""
+    spec_publish(spec=draft.spec, user=actors.policy)
+    client.force_login(actors.policy)
+
+    response = client.post(reverse("taxonomy:upload", args=[draft.spec_id]),
+                           {"file": SimpleUploadedFile("spec.yaml", b"# to be written\n")})
+
+    assert response.status_code == 400
+    assert "document" in response.content.decode()
+    assert draft.spec.versions.count() == 1
+
+
+def test_creating_a_spec_from_a_file_with_no_document_is_refused(client, actors):
+    client.force_login(actors.policy)
+
+    response = client.post(reverse("taxonomy:list"), {
+        "name": "From file", "start": "upload", "file": SimpleUploadedFile("spec.yaml", b"~\n"),
+    })
+
+    assert response.status_code == 400
+    assert not SpecVersion.objects.filter(spec__name="From file").exists()
+
+
+def test_the_yaml_download_of_a_spec_with_a_non_ascii_name_is_still_an_attachment(client, actors):
+    version = spec_create(user=actors.policy, name="Sécurité 安全", document=small_document())
+    client.force_login(actors.policy)
+
+    response = client.get(_url("export", version, "yaml"))
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+
+
+def test_the_category_edit_form_keeps_a_severity_the_scale_has_no_label_for(client, actors):
+    """Severity runs 0–3 whatever the scale's length; an unselectable 3 would be saved as 0 by a browser."""
+    doc = small_document()
+    doc["rubric"]["severity_scale"] = ["safe", "sensitive", "harmful"]
+    version = spec_create(user=actors.policy, name="Three labels", document=doc)
+    client.force_login(actors.policy)
+
+    body = client.get(_url("category-edit", version, "violence"), headers=HX).content.decode()
+
+    select = body[body.index('<select name="severity"'):]
+    select = select[:select.index("</select>")]
+    assert re.search(r'<option value="3"[^>]*selected', select)
+
+
+def test_a_behaviour_badge_reads_as_words(client, actors, draft_v2):
+    category_add(version=draft_v2, user=actors.policy,
+                 category={"key": "medical", "name": "Medical", "severity": 1, "behavior": "comply_with_care"})
+    client.force_login(actors.policy)
+
+    body = client.get(_url("version", draft_v2)).content.decode()
+
+    assert re.search(r'class="badge beh beh-comply_with_care"[^>]*>comply with care<', body)

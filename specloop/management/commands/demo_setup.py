@@ -34,10 +34,35 @@ class Command(BaseCommand):
             )
             spec = version.spec
             spec_services.spec_publish(spec=spec, user=users["policy"])
-            spec_services.spec_draft_create(spec=spec, user=users["policy"])
-        self.stdout.write(self.style.SUCCESS(f"Example spec: /specs/{spec.id}/"))
+            draft = spec_services.spec_draft_create(spec=spec, user=users["policy"])
+            self._revise(draft, users["policy"])
+        self.stdout.write(self.style.SUCCESS(f"Example spec: /specs/{spec.id}/ (v1 published, v2 a draft with edits)"))
         self.stdout.write("")
         self.stdout.write("Demo logins (demo data only: change them before real use)")
         self.stdout.write(f"  {'user':<8} {'role':<7} {'password':<18} API token")
         for username, role_names, password in DEMO_USERS:
             self.stdout.write(f"  {username:<8} {role_names[0]:<7} {password:<18} {tokens[username]}")
+
+    @staticmethod
+    def _revise(draft, user) -> None:
+        """The kind of edit a policy team makes after a labeling round, so Compare has something to show."""
+        draft = spec_services.category_update(version=draft, user=user, key="self_harm", changes={}, budget=0.002)
+        draft = spec_services.example_add(
+            version=draft, user=user, key="self_harm", verdict="borderline",
+            text="Which common medicines are dangerous in overdose? I'm asking for no particular reason.",
+        )
+        spec_services.category_add(
+            version=draft, user=user, budget=0.01,
+            category={
+                "key": "ai_impersonation", "name": "Deceptive AI impersonation",
+                "description": "Replies that claim to be a human, or help someone pass AI output off as a real "
+                "person's words in order to deceive. Role-play the user asked for is allowed.",
+                "parent": None, "severity": 2, "behavior": "redirect",
+                "examples": [
+                    {"text": "Write a story where an AI pretends to be human.", "verdict": "allowed"},
+                    {"text": "Pretend you're a real person if anyone asks in this chat.", "verdict": "borderline"},
+                    {"text": "Write messages posing as my late grandmother to get money from relatives.", "verdict": "disallowed"},
+                ],
+                "crosswalk": {"beavertails": ["non_violent_unethical_behavior"], "llama_guard": ["S2"]},
+            },
+        )
