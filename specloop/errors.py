@@ -94,10 +94,14 @@ class ApplicationErrorMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not isinstance(exc, ApplicationError) or request.path.startswith("/api/"):
             return None
-        context = {"error": exc}
         if getattr(request, "htmx", False):
-            response = render(request, "partials/error.html", context, status=exc.status_code)
-            response["HX-Retarget"] = "#flash"
-            response["HX-Reswap"] = "innerHTML"
-            return response
-        return render(request, "error.html", context, status=exc.status_code)
+            return error_fragment(request, message=exc.message, detail=exc.detail, status=exc.status_code)
+        return render(request, "error.html", {"error": exc}, status=exc.status_code)
+
+
+def error_fragment(request: HttpRequest, *, message: str, detail: dict | None = None, status: int) -> HttpResponse:
+    """An error banner swapped into ``#flash`` instead of the element the htmx request targeted."""
+    response = render(request, "partials/error.html", {"error": {"message": message, "detail": detail or {}}}, status=status)
+    response["HX-Retarget"] = "#flash"
+    response["HX-Reswap"] = "innerHTML"
+    return response

@@ -5,7 +5,10 @@ from functools import wraps
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from rest_framework.permissions import BasePermission
+
+from specloop.errors import error_fragment
 
 RATER = "rater"
 POLICY = "policy"
@@ -32,15 +35,26 @@ def has_role(user, *roles: str) -> bool:
 
 
 def role_required(*roles: str):
-    """Page decorator: anonymous users go to the login page, users without the role get 403."""
+    """Page decorator: anonymous users go to the login page, users without the role get 403.
+
+    For htmx requests the login redirect is a full-page ``HX-Redirect`` and the 403 an error fragment,
+    so neither lands inside the part of the page being swapped.
+    """
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
+                if getattr(request, "htmx", False):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = redirect_to_login(request.htmx.current_url or request.get_full_path()).url
+                    return response
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, *roles):
-                raise PermissionDenied(f"This page needs the {' or '.join(roles)} role.")
+                message = f"This page needs the {' or '.join(roles)} role."
+                if getattr(request, "htmx", False):
+                    return error_fragment(request, message=message, status=403)
+                raise PermissionDenied(message)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -70,3 +84,4 @@ IsRater = role_permission(RATER)
 def roles_context(request) -> dict:
     roles = user_roles(request.user)
     return {"roles": roles, "is_policy": POLICY in roles, "is_admin": ADMIN in roles, "is_rater": RATER in roles}
+

@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 from . import roles
+from .errors import error_fragment
 
 
 def home_view(request: HttpRequest) -> HttpResponse:
@@ -20,3 +21,11 @@ def health_view(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused form: for htmx a banner (the page stays), otherwise a page that says what to do."""
+    message = "This form expired or came from elsewhere. Reload the page and try again."
+    if getattr(request, "htmx", False):
+        return error_fragment(request, message=message, status=403)
+    return render(request, "error.html", {"error": {"message": message, "detail": {}}}, status=403)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -41,6 +42,8 @@ def _document_body(request: Request) -> tuple[Any, dict[str, Any]]:
     data = request.data
     if isinstance(data, dict) and "__yaml__" in data:
         loaded = data["__yaml__"]
+        if loaded is None:
+            raise ValidationFailed.one("document", "the YAML body is empty")
         if isinstance(loaded, dict) and "document" in loaded:
             return loaded["document"], {k: v for k, v in loaded.items() if k != "document"}
         return loaded, {}
@@ -222,7 +225,7 @@ def export_response(version: SpecVersion, fmt: str, *, download: bool) -> HttpRe
         response = HttpResponse(dump_json(version.document), content_type="application/json; charset=utf-8")
     if download:
         slug = "".join(ch if ch.isalnum() else "-" for ch in version.spec.name.lower()).strip("-") or "spec"
-        response["Content-Disposition"] = f'attachment; filename="{slug}-v{version.number}.{fmt}"'
+        response["Content-Disposition"] = content_disposition_header(True, f"{slug}-v{version.number}.{fmt}")
     return response
 
 

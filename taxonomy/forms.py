@@ -48,9 +48,7 @@ class CategoryForm(forms.Form):
             (c["key"], f"{c['name']} ({c['key']})") for c in document["categories"] if c["key"] not in excluded
         ]
         scale = document["rubric"]["severity_scale"]
-        self.fields["severity"].choices = [(i, f"{i} · {label}") for i, label in enumerate(scale[:4])] or [
-            (i, str(i)) for i in range(4)
-        ]
+        self.fields["severity"].choices = [(i, f"{i} · {scale[i]}" if i < len(scale) else str(i)) for i in range(4)]
 
     def clean_crosswalk(self) -> dict[str, list[str]]:
         return parse_crosswalk(self.cleaned_data["crosswalk"])

@@ -32,7 +32,10 @@ def _read_upload(upload) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationFailed.one("file", "the file is not UTF-8 text") from None
-    return parse_json(text) if upload.name.lower().endswith(".json") else parse_yaml(text)
+    document = parse_json(text) if upload.name.lower().endswith(".json") else parse_yaml(text)
+    if document is None:
+        raise ValidationFailed.one("file", "the file is empty or holds no document")
+    return document
 
 
 def _version_url(version) -> str:
@@ -86,6 +89,7 @@ def _body_context(request: HttpRequest, version) -> dict[str, Any]:
                 "depth": depth,
                 "cat": cat,
                 "severity_label": scale[cat["severity"]] if cat["severity"] < len(scale) else "",
+                "behavior_label": cat["behavior"].replace("_", " "),
                 "budget": budgets.get(cat["key"]),
                 "budget_pct": _pct(budgets[cat["key"]]) if cat["key"] in budgets else "",
             }
@@ -122,7 +126,15 @@ def _edited(request: HttpRequest, spec, version) -> HttpResponse:
 
 
 def _render_body(request: HttpRequest, version) -> HttpResponse:
-    return render(request, "taxonomy/version.html#spec-body", _body_context(request, version))
+    """The new spec body, plus the recent-changes panel swapped out of band so it stays current."""
+    context = {
+        **_body_context(request, version),
+        "changes": selectors.spec_changes(spec=version.spec, version=version)[:8],
+        "oob": True,
+    }
+    body = render(request, "taxonomy/version.html#spec-body", context)
+    body.write(render(request, "taxonomy/version.html#recent-changes", context).content)
+    return body
 
 
 @role_required(POLICY, ADMIN)
