@@ -192,7 +192,10 @@ def test_session_auth_works_for_the_browser(client, actors, spec):
     assert client.get(f"/api/v1/specs/{spec.id}/").status_code == 200
 
 
-def test_api_schema_and_docs_are_served_locally(client, actors):
+def test_api_schema_and_docs_are_served_locally_to_signed_in_users(client, actors):
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code in (401, 403)
+    client.force_login(actors.rater)
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     text = schema.content.decode()
