@@ -48,7 +48,10 @@ class NotFound(ApplicationError):
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response({"error": exc.message, "detail": exc.detail}, status=exc.status_code)
+        body = {"error": exc.message, "detail": exc.detail}
+        if "line" in exc.detail:  # import errors name the line at the top level: {"line", "error"}
+            body["line"] = exc.detail["line"]
+        return Response(body, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

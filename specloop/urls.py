@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from labeling.urls import api_urlpatterns as labeling_api
 from taxonomy.urls import api_urlpatterns as taxonomy_api
 
 from . import views
@@ -13,7 +14,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("specs/", include("taxonomy.urls")),
+    path("", include("labeling.rater_urls")),
+    path("", include("labeling.page_urls")),
     path("api/v1/", include(taxonomy_api)),
+    path("api/v1/", include(labeling_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),

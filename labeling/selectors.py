@@ -1,0 +1,126 @@
+"""Reads for labeling. Admins see every campaign, policy users those on specs they edit, raters their own."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.http import Http404
+from django.utils import timezone
+
+from specloop import roles
+
+from . import agreement
+from .models import Assignment, Campaign, ExportSnapshot, Judgment, Task
+
+User = get_user_model()
+
+
+def campaign_list(*, user) -> QuerySet[Campaign]:
+    qs = Campaign.objects.select_related("spec_version__spec")
+    user_roles = roles.user_roles(user)
+    if roles.ADMIN in user_roles:
+        return qs
+    visible = Q(pk__in=[])
+    if roles.POLICY in user_roles:
+        visible |= Q(spec_version__spec__editors=user)
+    if roles.RATER in user_roles:
+        visible |= Q(raters=user)
+    return qs.filter(visible).distinct()
+
+
+def campaign_get(*, user, campaign_id: Any) -> Campaign:
+    try:
+        return campaign_list(user=user).get(pk=campaign_id)
+    except (Campaign.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such campaign.") from None
+
+
+def campaign_for_rater(*, user, campaign_id: Any) -> Campaign:
+    """A campaign the user is assigned to rate (one query); anything else is a 404."""
+    try:
+        return Campaign.objects.only(
+            "id", "overlap", "gold_share", "assignment_timeout_seconds", "spec_version_id"
+        ).get(pk=campaign_id, raters=user)
+    except (Campaign.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such campaign.") from None
+
+
+def campaign_progress(*, campaign: Campaign) -> dict[str, Any]:
+    tasks = Task.objects.filter(campaign=campaign, is_gold=False).aggregate(
+        total=Count("id"), done=Count("id", filter=Q(n_judgments__gte=campaign.overlap)),
+        started=Count("id", filter=Q(n_judgments__gt=0)),
+    )
+    judgments = Judgment.objects.filter(campaign=campaign)
+    since = timezone.now() - timedelta(days=30)
+    per_day = list(
+        judgments.filter(created_at__gte=since).annotate(day=TruncDate("created_at")).values("day")
+        .annotate(n=Count("id")).order_by("day")
+    )
+    return {
+        "tasks": tasks["total"],
+        "tasks_done": tasks["done"],
+        "tasks_started": tasks["started"],
+        "judgments": judgments.count(),
+        "judgments_needed": tasks["total"] * campaign.overlap,
+        "skips": Assignment.objects.filter(campaign=campaign, status=Assignment.SKIPPED).count(),
+        "open_assignments": Assignment.objects.filter(campaign=campaign, status=Assignment.OPEN).count(),
+        "raters": campaign.raters.count(),
+        "per_day": [{"day": row["day"].isoformat(), "n": row["n"]} for row in per_day],
+    }
+
+
+def campaign_agreement(*, campaign: Campaign) -> dict[str, Any]:
+    doc = campaign.spec_version.document
+    axes = {a["key"]: len(a["scale"]) for a in doc["rubric"]["axes"]}
+    arrays = agreement.load_arrays(campaign.pk, list(axes))
+    result = agreement.agreement_compute(
+        arrays, axes=axes, categories=[c["key"] for c in doc["categories"]],
+        severity_levels=len(doc["rubric"]["severity_scale"]),
+    )
+    names = dict(User.objects.filter(pk__in=[r["rater"] for r in result["raters"]]).values_list("pk", "username"))
+    for row in result["raters"]:
+        row["username"] = names.get(row["rater"], str(row["rater"]))
+    return result
+
+
+def judgment_list(*, user, campaign_id: Any = None) -> QuerySet[Judgment]:
+    qs = Judgment.objects.select_related("rater").order_by("-id")
+    if campaign_id not in (None, ""):
+        try:
+            qs = qs.filter(campaign_id=int(campaign_id))
+        except ValueError:
+            raise Http404("No such campaign.") from None
+    user_roles = roles.user_roles(user)
+    if roles.ADMIN in user_roles:
+        return qs
+    if roles.POLICY in user_roles:
+        return qs.filter(campaign__in=campaign_list(user=user))
+    return qs.filter(rater=user)
+
+
+def task_get(*, user, task_id: Any) -> Task:
+    """A task for adjudication (policy/admin), within the campaigns the user can see."""
+    try:
+        return Task.objects.select_related("item", "campaign__spec_version").get(
+            pk=task_id, campaign__in=campaign_list(user=user)
+        )
+    except (Task.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such task.") from None
+
+
+def export_list(*, user, campaign: Campaign | None = None) -> QuerySet[ExportSnapshot]:
+    qs = ExportSnapshot.objects.select_related("campaign", "created_by")
+    if campaign is not None:
+        qs = qs.filter(campaign=campaign)
+    if roles.has_role(user, roles.ADMIN):
+        return qs
+    return qs.filter(campaign__in=campaign_list(user=user))
+
+
+def export_get(*, user, export_id: Any) -> ExportSnapshot:
+    try:
+        return export_list(user=user).get(pk=export_id)
+    except (ExportSnapshot.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such export.") from None

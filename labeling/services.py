@@ -1,0 +1,474 @@
+"""Writes for pairwise labeling: campaigns, imports, assignment, judgments, skips and adjudication."""
+
+import functools
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import combinations
+from typing import Any
+
+from pathlib import Path
+
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from specloop import roles
+from specloop.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from taxonomy.models import SpecVersion
+
+from . import selectors
+from .exports import AGGREGATIONS, ExportFilters, pair_rows, write_snapshot
+from .imports import ParsedItem, parse_items
+from .models import Adjudication, Assignment, Campaign, ExportSnapshot, Item, Judgment, Task
+
+User = get_user_model()
+
+
+# --- campaigns -------------------------------------------------------------------------------------
+
+
+def _campaign_settings(
+    *, overlap: Any, pairing: Any, category_weights: Any, gold_share: Any, timeout: Any, spec_version: SpecVersion
+) -> dict[str, Any]:
+    errors = []
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= 50:
+        errors.append({"field": "overlap", "message": "must be a whole number of raters per task, 1 to 50"})
+    if pairing not in (Campaign.ALL_PAIRS, Campaign.ADJACENT):
+        errors.append({"field": "pairing", "message": "must be all_pairs or adjacent"})
+    weights = category_weights or {}
+    keys = {c["key"] for c in spec_version.document["categories"]}
+    if not isinstance(weights, dict):
+        errors.append({"field": "category_weights", "message": "must map category keys to positive numbers"})
+        weights = {}
+    for key, value in weights.items():
+        if key not in keys:
+            errors.append({"field": f"category_weights.{key}", "message": f"{key!r} is not a category of the spec version"})
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            errors.append({"field": f"category_weights.{key}", "message": "must be a positive number"})
+    if isinstance(gold_share, bool) or not isinstance(gold_share, (int, float)) or not 0 <= gold_share <= 0.5:
+        errors.append({"field": "gold_share", "message": "must be a share between 0 and 0.5"})
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 30 <= timeout <= 7 * 86400:
+        errors.append({"field": "assignment_timeout_seconds", "message": "must be between 30 seconds and 7 days"})
+    if errors:
+        raise ValidationFailed(errors)
+    return {"overlap": overlap, "pairing": pairing, "category_weights": {k: float(v) for k, v in weights.items()},
+            "gold_share": float(gold_share), "assignment_timeout_seconds": timeout}
+
+
+@transaction.atomic
+def campaign_create(
+    *, user, name: str, spec_version: SpecVersion, guidelines: str = "", overlap: Any = 3,
+    pairing: Any = Campaign.ALL_PAIRS, category_weights: Any = None, gold_share: Any = 0.0,
+    assignment_timeout_seconds: Any = 1800,
+) -> Campaign:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.one("name", "a campaign needs a name")
+    if spec_version.status != SpecVersion.PUBLISHED:
+        raise ValidationFailed.one(
+            "version", f"v{spec_version.number} is a draft; campaigns label against a published version"
+        )
+    settings = _campaign_settings(
+        overlap=overlap, pairing=pairing, category_weights=category_weights, gold_share=gold_share,
+        timeout=assignment_timeout_seconds, spec_version=spec_version,
+    )
+    return Campaign.objects.create(
+        name=name[:200], spec_version=spec_version, guidelines=guidelines or "", created_by=user, **settings
+    )
+
+
+@transaction.atomic
+def campaign_raters_add(*, campaign: Campaign, usernames: list[str]) -> list[str]:
+    if not isinstance(usernames, list) or not usernames or not all(isinstance(u, str) for u in usernames):
+        raise ValidationFailed.one("usernames", "give a list of usernames")
+    found = {u.username: u for u in User.objects.filter(username__in=usernames)}
+    errors = []
+    for i, name in enumerate(usernames):
+        if name not in found:
+            errors.append({"field": f"usernames[{i}]", "message": f"no user named {name!r}"})
+        elif not roles.has_role(found[name], roles.RATER):
+            errors.append({"field": f"usernames[{i}]", "message": f"{name!r} does not have the rater role"})
+    if errors:
+        raise ValidationFailed(errors)
+    campaign.raters.add(*found.values())
+    return sorted(campaign.raters.values_list("username", flat=True))
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    created_items: int
+    created_tasks: int
+    duplicates: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"created_items": self.created_items, "created_tasks": self.created_tasks, "duplicates": self.duplicates}
+
+
+def _pairs(n: int, pairing: str) -> list[tuple[int, int]]:
+    if pairing == Campaign.ADJACENT:
+        return [(i, i + 1) for i in range(n - 1)]
+    return list(combinations(range(n), 2))
+
+
+def _gold(item: ParsedItem) -> int | None:
+    gold = item.meta.get("gold_preference")
+    if gold is None:
+        return None
+    if isinstance(gold, bool) or not isinstance(gold, int) or not -2 <= gold <= 2:
+        raise ValidationFailed([{"field": f"line {item.line}", "message": "meta.gold_preference must be an integer from -2 to 2"}])
+    return gold
+
+
+BATCH = 5000
+
+
+@transaction.atomic
+def items_import(*, campaign: Campaign, text: str, fmt: str) -> ImportResult:
+    """Import a whole file or nothing. The same prompt and reply texts are never imported twice."""
+    parsed = list(parse_items(text, fmt))
+    for item in parsed:
+        _gold(item)  # validate every line before writing anything
+    Campaign.objects.select_for_update().get(pk=campaign.pk)  # one import at a time per campaign
+    hashes = [item.content_hash for item in parsed]
+    existing = set(
+        Item.objects.filter(campaign=campaign, content_hash__in=hashes).values_list("content_hash", flat=True)
+    ) if len(hashes) <= 10_000 else set(Item.objects.filter(campaign=campaign).values_list("content_hash", flat=True))
+    fresh: list[ParsedItem] = []
+    seen: set[str] = set()
+    for item, digest in zip(parsed, hashes):
+        if digest in existing or digest in seen:
+            continue
+        seen.add(digest)
+        fresh.append(item)
+    weights = campaign.category_weights
+    n_tasks = 0
+    for start in range(0, len(fresh), BATCH):
+        chunk = fresh[start:start + BATCH]
+        rows = Item.objects.bulk_create([
+            Item(campaign=campaign, prompt=i.prompt, responses=i.responses, meta=i.meta,
+                 category=str(i.meta.get("category", ""))[:64], content_hash=i.content_hash)
+            for i in chunk
+        ])
+        tasks = []
+        for row, parsed_item in zip(rows, chunk):
+            gold = _gold(parsed_item)
+            weight = weights.get(row.category, 1.0)
+            for x, y in _pairs(len(parsed_item.responses), campaign.pairing):
+                tasks.append(Task(
+                    campaign=campaign, item=row, x_index=x, y_index=y, weight=weight,
+                    is_gold=gold is not None and (x, y) == (0, 1), gold_preference=gold if (x, y) == (0, 1) else None,
+                ))
+        Task.objects.bulk_create(tasks, batch_size=BATCH)
+        n_tasks += len(tasks)
+    return ImportResult(created_items=len(fresh), created_tasks=n_tasks, duplicates=len(parsed) - len(fresh))
+
+
+# --- assignment -----------------------------------------------------------------------------------
+
+
+def _expire_stale(campaign: Campaign, now) -> None:
+    """Open assignments past their time return their task to the pool (skipping rows others hold)."""
+    stale = list(
+        Assignment.objects.select_for_update(skip_locked=True)
+        .filter(campaign=campaign, status=Assignment.OPEN, expires_at__lt=now)
+        .values_list("id", "task_id")
+    )
+    if not stale:
+        return
+    Assignment.objects.filter(id__in=[a for a, _ in stale]).update(status=Assignment.EXPIRED, finished_at=now)
+    for _, task_id in stale:
+        Task.objects.filter(id=task_id, n_open__gt=0).update(n_open=F("n_open") - 1)
+
+
+def _candidate(campaign: Campaign, rater, *, gold: bool) -> Task | None:
+    seen = Assignment.objects.filter(task=OuterRef("pk"), rater=rater).exclude(status=Assignment.EXPIRED)
+    qs = Task.objects.filter(campaign=campaign, is_gold=gold).filter(~Exists(seen))
+    if not gold:
+        qs = qs.alias(load=F("n_judgments") + F("n_open")).filter(load__lt=campaign.overlap)
+        qs = qs.order_by("n_judgments", "-weight", "id")
+    else:
+        qs = qs.order_by("?") if connection.vendor == "sqlite" else qs.order_by("id")
+    return qs.select_for_update(skip_locked=True, of=("self",)).only("id", "n_open").first()
+
+
+def next_task_assign(*, campaign: Campaign, rater, rng: random.Random | None = None) -> Assignment | None:
+    """The rater's open assignment, or a new one on the least-judged task they have not seen; None when done."""
+    rng = rng or random
+    now = timezone.now()
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                current = (
+                    Assignment.objects.filter(campaign=campaign, rater=rater, status=Assignment.OPEN, expires_at__gte=now)
+                    .select_related("task__item").first()
+                )
+                if current is not None:
+                    return current
+                _expire_stale(campaign, now)
+                task = None
+                if campaign.gold_share and rng.random() < campaign.gold_share:
+                    task = _candidate(campaign, rater, gold=True)
+                if task is None:
+                    task = _candidate(campaign, rater, gold=False)
+                if task is None:
+                    return None
+                Task.objects.filter(pk=task.pk).update(n_open=F("n_open") + 1)
+                assignment = Assignment.objects.create(
+                    task_id=task.pk, campaign=campaign, rater=rater, swapped=rng.random() < 0.5, status=Assignment.OPEN,
+                    created_at=now, expires_at=now + timedelta(seconds=campaign.assignment_timeout_seconds),
+                )
+                return Assignment.objects.select_related("task__item").get(pk=assignment.pk)
+        except IntegrityError:
+            # The same rater asked twice at once: the other request's assignment wins; read it next round.
+            continue
+    raise ApplicationError("could not assign a task; try again")
+
+
+# --- judgments ------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def spec_rules(version_id: int) -> dict[str, Any]:
+    """What a judgment may contain under a published spec version (immutable, so cached)."""
+    version = SpecVersion.objects.get(pk=version_id)
+    doc = version.document
+    return {
+        "categories": frozenset(c["key"] for c in doc["categories"]),
+        "n_severity": len(doc["rubric"]["severity_scale"]),
+        "axes": {a["key"]: len(a["scale"]) for a in doc["rubric"]["axes"]},
+    }
+
+
+def _index(value: Any, size: int, field: str, errors: list) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        errors.append({"field": field, "message": f"must be an index from 0 to {size - 1}, got {value!r}"})
+        return None
+    return value
+
+
+def judgment_validate(data: Any, rules: dict[str, Any]) -> dict[str, Any]:
+    """The judgment as displayed (a/b), checked against the spec version; every bad field is named."""
+    if not isinstance(data, dict):
+        raise ValidationFailed.one("body", "send a JSON object")
+    errors: list[dict[str, str]] = []
+    allowed = {"preference", "categories", "severity", "axes", "rationale", "seconds"}
+    for key in sorted(set(data) - allowed):
+        errors.append({"field": key, "message": f"unknown field; allowed: {', '.join(sorted(allowed))}"})
+    preference = data.get("preference")
+    if isinstance(preference, bool) or not isinstance(preference, int) or not -2 <= preference <= 2:
+        errors.append({"field": "preference", "message": f"must be an integer from -2 (A much better) to 2 (B much better), got {preference!r}"})
+    categories = data.get("categories") or {}
+    out_categories = {"a": [], "b": []}
+    if not isinstance(categories, dict) or set(categories) - {"a", "b"}:
+        errors.append({"field": "categories", "message": 'must be {"a": [keys], "b": [keys]}'})
+    else:
+        for side in ("a", "b"):
+            keys = categories.get(side) or []
+            if not isinstance(keys, list):
+                errors.append({"field": f"categories.{side}", "message": "must be a list of category keys"})
+                continue
+            for i, key in enumerate(keys):
+                if key not in rules["categories"]:
+                    errors.append({"field": f"categories.{side}[{i}]", "message": f"unknown category {key!r} for this spec version"})
+            out_categories[side] = sorted({k for k in keys if isinstance(k, str)})
+    severity = data.get("severity")
+    out_severity = {"a": None, "b": None}
+    if severity is not None:
+        if not isinstance(severity, dict) or set(severity) - {"a", "b"}:
+            errors.append({"field": "severity", "message": 'must be {"a": index, "b": index}'})
+        else:
+            for side in ("a", "b"):
+                if side in severity:
+                    out_severity[side] = _index(severity[side], rules["n_severity"], f"severity.{side}", errors)
+    axes = data.get("axes") or {}
+    out_axes: dict[str, dict[str, int | None]] = {}
+    if not isinstance(axes, dict):
+        errors.append({"field": "axes", "message": 'must be {"<axis>": {"a": index, "b": index}}'})
+    else:
+        for key, value in axes.items():
+            if key not in rules["axes"]:
+                errors.append({"field": f"axes.{key}", "message": f"unknown axis {key!r}; the spec has {', '.join(rules['axes'])}"})
+                continue
+            if not isinstance(value, dict) or set(value) - {"a", "b"}:
+                errors.append({"field": f"axes.{key}", "message": 'must be {"a": index, "b": index}'})
+                continue
+            out_axes[key] = {side: _index(value[side], rules["axes"][key], f"axes.{key}.{side}", errors) if side in value else None
+                             for side in ("a", "b")}
+    rationale = data.get("rationale") or ""
+    if not isinstance(rationale, str) or len(rationale) > 10_000:
+        errors.append({"field": "rationale", "message": "must be text of at most 10000 characters"})
+    seconds = data.get("seconds")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 86400):
+        errors.append({"field": "seconds", "message": "must be a number of seconds between 0 and 86400"})
+    if errors:
+        raise ValidationFailed(errors)
+    return {"preference": preference, "categories": out_categories, "severity": out_severity, "axes": out_axes,
+            "rationale": rationale, "seconds": float(seconds) if seconds is not None else None}
+
+
+def canonical(judged: dict[str, Any], swapped: bool) -> dict[str, Any]:
+    """Displayed a/b → canonical x/y. When swapped, A was y: sides flip and the preference changes sign."""
+    first, second = ("b", "a") if swapped else ("a", "b")
+    return {
+        "preference_xy": -judged["preference"] if swapped else judged["preference"],
+        "categories_x": judged["categories"][first],
+        "categories_y": judged["categories"][second],
+        "severity_x": judged["severity"][first],
+        "severity_y": judged["severity"][second],
+        "axes_xy": {k: {"x": v[first], "y": v[second]} for k, v in judged["axes"].items()},
+    }
+
+
+def _own_assignment(assignment_id: int, rater) -> Assignment:
+    """The rater's own assignment, locked; anyone else's is a 404 so ids leak nothing."""
+    try:
+        return Assignment.objects.select_for_update().select_related("campaign").get(pk=assignment_id, rater=rater)
+    except (Assignment.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such assignment.") from None
+
+
+@transaction.atomic
+def judgment_submit(*, assignment_id: int, rater, data: Any) -> Judgment:
+    assignment = _own_assignment(assignment_id, rater)
+    if assignment.status == Assignment.JUDGED:
+        raise Conflict("this assignment is already judged; ask for the next task", detail={"assignment": assignment.pk})
+    if assignment.status == Assignment.SKIPPED:
+        raise Conflict("this assignment was skipped; ask for the next task", detail={"assignment": assignment.pk})
+    campaign = assignment.campaign
+    judged = judgment_validate(data, spec_rules(campaign.spec_version_id))
+    task = Task.objects.select_for_update().get(pk=assignment.task_id)
+    if assignment.status == Assignment.EXPIRED:
+        # Late work is kept when the task still has room; otherwise it would push the task past k.
+        if task.n_judgments + task.n_open >= campaign.overlap and not task.is_gold:
+            raise Conflict("this assignment expired and its task is complete; ask for the next task")
+    else:
+        task.n_open = max(0, task.n_open - 1)
+    task.n_judgments += 1
+    task.save(update_fields=["n_open", "n_judgments"])
+    now = timezone.now()
+    assignment.status = Assignment.JUDGED
+    assignment.finished_at = now
+    assignment.save(update_fields=["status", "finished_at"])
+    return Judgment.objects.create(
+        assignment=assignment, task=task, campaign=campaign, rater=rater,
+        preference=judged["preference"], categories=judged["categories"], severity=judged["severity"],
+        axes=judged["axes"], rationale=judged["rationale"], seconds=judged["seconds"],
+        **canonical(judged, assignment.swapped),
+    )
+
+
+@transaction.atomic
+def assignment_skip(*, assignment_id: int, rater, reason: str = "") -> Assignment:
+    assignment = _own_assignment(assignment_id, rater)
+    if assignment.status == Assignment.SKIPPED:
+        return assignment  # idempotent
+    if assignment.status == Assignment.JUDGED:
+        raise Conflict("this assignment is already judged and cannot be skipped")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise ValidationFailed.one("reason", "must be text of at most 500 characters")
+    if assignment.status == Assignment.OPEN:
+        Task.objects.filter(pk=assignment.task_id, n_open__gt=0).update(n_open=F("n_open") - 1)
+    assignment.status = Assignment.SKIPPED
+    assignment.skip_reason = reason
+    assignment.finished_at = timezone.now()
+    assignment.save(update_fields=["status", "skip_reason", "finished_at"])
+    return assignment
+
+
+# --- adjudication ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def adjudication_save(*, task: Task, user, data: Any) -> Adjudication:
+    """A policy/admin decision in canonical terms (x/y); it overrides the consensus in exports."""
+    rules = spec_rules(task.campaign.spec_version_id)
+    if not isinstance(data, dict):
+        raise ValidationFailed.one("body", "send a JSON object")
+    errors: list[dict[str, str]] = []
+    preference = data.get("preference")
+    if isinstance(preference, bool) or not isinstance(preference, int) or not -2 <= preference <= 2:
+        errors.append({"field": "preference", "message": "must be an integer from -2 (x much better) to 2 (y much better)"})
+    out = {}
+    for side in ("x", "y"):
+        keys = data.get(f"categories_{side}") or []
+        if not isinstance(keys, list) or any(k not in rules["categories"] for k in keys):
+            errors.append({"field": f"categories_{side}", "message": "must be a list of the spec version's category keys"})
+        out[f"categories_{side}"] = sorted(set(keys)) if isinstance(keys, list) else []
+        out[f"severity_{side}"] = _index(data.get(f"severity_{side}", 0), rules["n_severity"], f"severity_{side}", errors)
+    note = data.get("note") or ""
+    if not isinstance(note, str):
+        errors.append({"field": "note", "message": "must be text"})
+    if errors:
+        raise ValidationFailed(errors)
+    adjudication, _ = Adjudication.objects.update_or_create(
+        task=task, defaults={"preference_xy": preference, "note": note, "decided_by": user, **out}
+    )
+    return adjudication
+
+
+# --- exports ---------------------------------------------------------------------------------------
+
+
+def export_filters_parse(data: Any, category_keys: set[str]) -> ExportFilters:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed.one("body", "send a JSON object of filters")
+    errors: list[dict[str, str]] = []
+    allowed = {"aggregation", "min_agreement", "min_judgments", "categories", "harmful_threshold"}
+    for key in sorted(set(data) - allowed):
+        errors.append({"field": key, "message": f"unknown filter; allowed: {', '.join(sorted(allowed))}"})
+    aggregation = data.get("aggregation", "majority")
+    if aggregation not in AGGREGATIONS:
+        errors.append({"field": "aggregation", "message": f"must be one of {', '.join(AGGREGATIONS)}"})
+    min_agreement = data.get("min_agreement", 0.0)
+    if isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float)) or not 0 <= min_agreement <= 1:
+        errors.append({"field": "min_agreement", "message": "must be a share between 0 and 1"})
+    min_judgments = data.get("min_judgments", 1)
+    if isinstance(min_judgments, bool) or not isinstance(min_judgments, int) or min_judgments < 1:
+        errors.append({"field": "min_judgments", "message": "must be a whole number of at least 1"})
+    categories = data.get("categories") or []
+    if not isinstance(categories, list) or any(c not in category_keys for c in categories):
+        errors.append({"field": "categories", "message": "must be a list of the spec version's category keys"})
+    threshold = data.get("harmful_threshold", 2.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
+        errors.append({"field": "harmful_threshold", "message": "must be a severity index (0 or more)"})
+    if errors:
+        raise ValidationFailed(errors)
+    return ExportFilters(aggregation=aggregation, min_agreement=float(min_agreement), min_judgments=min_judgments,
+                         categories=tuple(categories), harmful_threshold=float(threshold))
+
+
+def export_snapshot_create(*, campaign: Campaign, user, filters: Any) -> ExportSnapshot:
+    """Write the campaign's consensus pairs to an immutable file and record its count and sha256."""
+    version = campaign.spec_version
+    doc = version.document
+    parsed = export_filters_parse(filters, {c["key"] for c in doc["categories"]})
+    weights: dict[int, float] = {}
+    if parsed.aggregation == "reliability_weighted":
+        for row in selectors.campaign_agreement(campaign=campaign)["raters"]:
+            # A rater's weight is their agreement with the others; never zero, so nobody is silenced.
+            weights[row["rater"]] = max(0.05, row["agreement"] if row["agreement"] is not None else 0.5)
+    counters = {"ties": 0, "filtered": 0}
+    relative = f"exports/campaign-{campaign.pk}/{uuid.uuid4().hex}.jsonl"
+    rows = pair_rows(
+        campaign_id=campaign.pk, campaign_name=campaign.name, spec_label=f"{version.spec.name} v{version.number}",
+        filters=parsed, rater_weights=weights, axis_keys=[a["key"] for a in doc["rubric"]["axes"]], counters=counters,
+    )
+    n, digest, size = write_snapshot(rows, relative)
+    try:
+        return ExportSnapshot.objects.create(
+            source=ExportSnapshot.CAMPAIGN, campaign=campaign, spec_version=version, name=campaign.name,
+            filters={**parsed.as_dict(), "excluded": counters["filtered"]}, n_pairs=n, n_ties=counters["ties"],
+            sha256=digest, path=relative, size_bytes=size, created_by=user,
+        )
+    except Exception:
+        (Path(django_settings.MEDIA_ROOT) / relative).unlink(missing_ok=True)
+        raise
