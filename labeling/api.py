@@ -91,7 +91,7 @@ class CampaignListCreateApi(APIView):
     def get_permissions(self):
         return [IsAdmin()] if self.request.method == "POST" else [IsAnyRole()]
 
-    @extend_schema(summary="Campaigns you can see", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="campaigns_list", summary="Campaigns you can see", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         return Response([campaign_out(c) for c in selectors.campaign_list(user=request.user)])
 
@@ -227,7 +227,7 @@ class AssignmentSkipApi(APIView):
 class JudgmentListApi(APIView):
     permission_classes = [IsAnyRole]
 
-    @extend_schema(summary="Judgments (raters: their own only)",
+    @extend_schema(operation_id="judgments_list", summary="Judgments (raters: their own only)",
                    parameters=[OpenApiParameter("campaign", int)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         qs = selectors.judgment_list(user=request.user, campaign_id=request.query_params.get("campaign"))
