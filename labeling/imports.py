@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,19 +102,18 @@ ASSISTANT = "\n\nAssistant:"
 
 
 def split_hh_dialogue(chosen: str, rejected: str, line: int) -> tuple[str, str, str]:
-    """HH-RLHF: the shared dialogue up to the last assistant turn is the prompt; the two last turns are the replies."""
-    cut_c = chosen.rfind(ASSISTANT)
-    cut_r = rejected.rfind(ASSISTANT)
-    if cut_c < 0 or cut_r < 0:
-        raise _fail(line, "an HH-RLHF dialogue must end with an '\\n\\nAssistant:' turn")
-    prefix_c = chosen[: cut_c + len(ASSISTANT)]
-    prefix_r = rejected[: cut_r + len(ASSISTANT)]
-    if prefix_c != prefix_r:
-        raise _fail(line, "chosen and rejected do not share the same dialogue before the last assistant turn")
-    prompt = prefix_c[: -len(ASSISTANT)].strip()
-    reply_c = chosen[cut_c + len(ASSISTANT):].strip()
-    reply_r = rejected[cut_r + len(ASSISTANT):].strip()
-    return prompt, reply_c, reply_r
+    """HH-RLHF: the shared dialogue up to its last assistant turn is the prompt; what follows are the replies.
+
+    The split is at the last ``Assistant:`` marker inside the common prefix, since a reply may itself
+    contain that marker (ten lines of the public dev files do).
+    """
+    if chosen == rejected:
+        raise _fail(line, "chosen and rejected are identical: a pair needs two different replies to compare")
+    cut = os.path.commonprefix([chosen, rejected]).rfind(ASSISTANT)
+    if cut < 0:
+        raise _fail(line, "chosen and rejected do not share a dialogue ending in an '\\n\\nAssistant:' turn")
+    prompt = chosen[:cut].strip()
+    return prompt, chosen[cut + len(ASSISTANT):].strip(), rejected[cut + len(ASSISTANT):].strip()
 
 
 def parse_hh_line(obj: Any, line: int) -> ParsedItem:
@@ -122,8 +122,7 @@ def parse_hh_line(obj: Any, line: int) -> ParsedItem:
     prompt, chosen, rejected = split_hh_dialogue(obj["chosen"], obj["rejected"], line)
     if not prompt:
         raise _fail(line, "the dialogue has no human turn before the last assistant turn")
-    if not chosen or not rejected:
-        raise _fail(line, "a final assistant reply is empty")
+    # An empty final reply is kept: it is what the model said, and raters can compare it.
     responses = [{"text": chosen, "model": None}, {"text": rejected, "model": None}]
     # The source's own preference: x (listed first) was chosen.
     return ParsedItem(line=line, prompt=prompt, responses=_distinct(responses, line), meta={"source_preference": "x"})

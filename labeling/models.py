@@ -114,8 +114,8 @@ class Judgment(models.Model):
     axes = models.JSONField()  # {"helpful": {"a": int, "b": int}, ...}
     categories_x = models.JSONField()
     categories_y = models.JSONField()
-    severity_x = models.SmallIntegerField()
-    severity_y = models.SmallIntegerField()
+    severity_x = models.SmallIntegerField(null=True, blank=True)  # optional in a judgment
+    severity_y = models.SmallIntegerField(null=True, blank=True)
     axes_xy = models.JSONField()  # {"helpful": {"x": int, "y": int}, ...}
     rationale = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)

@@ -135,7 +135,8 @@ def items_import(*, campaign: Campaign, text: str, fmt: str) -> ImportResult:
     parsed = list(parse_items(text, fmt))
     for item in parsed:
         _gold(item)  # validate every line before writing anything
-    Campaign.objects.select_for_update().get(pk=campaign.pk)  # one import at a time per campaign
+    # One import at a time per campaign; NO KEY UPDATE so labeling (which key-shares the row) goes on.
+    Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
     hashes = [item.content_hash for item in parsed]
     existing = set(
         Item.objects.filter(campaign=campaign, content_hash__in=hashes).values_list("content_hash", flat=True)
@@ -329,7 +330,10 @@ def canonical(judged: dict[str, Any], swapped: bool) -> dict[str, Any]:
 def _own_assignment(assignment_id: int, rater) -> Assignment:
     """The rater's own assignment, locked; anyone else's is a 404 so ids leak nothing."""
     try:
-        return Assignment.objects.select_for_update().select_related("campaign").get(pk=assignment_id, rater=rater)
+        # Lock the assignment row only: locking the campaign too would block every next-task insert.
+        return Assignment.objects.select_for_update(of=("self",)).select_related("campaign").get(
+            pk=assignment_id, rater=rater
+        )
     except (Assignment.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such assignment.") from None
 
