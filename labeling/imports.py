@@ -43,10 +43,11 @@ def _fail(line: int, message: str) -> ValidationFailed:
     return error
 
 
-def _text(value: Any, line: int, what: str, limit: int) -> str:
+def _text(value: Any, line: int, what: str, limit: int, *, allow_empty: bool = False) -> str:
+    """Text of a field. A reply may be empty (a model can say nothing); a prompt may not."""
     if not isinstance(value, str):
         raise _fail(line, f"{what} must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not value.strip() and not allow_empty:
         raise _fail(line, f"{what} is empty")
     if len(value) > limit:
         raise _fail(line, f"{what} is longer than {limit} characters")
@@ -86,11 +87,12 @@ def parse_jsonl_line(obj: Any, line: int) -> ParsedItem:
             model = response.get("model")
             if model is not None and not isinstance(model, str):
                 raise _fail(line, f"responses[{i}].model must be a string")
-            responses.append({"text": _text(response.get("text"), line, f"responses[{i}].text", MAX_RESPONSE_CHARS), "model": model})
+            text = _text(response.get("text"), line, f"responses[{i}].text", MAX_RESPONSE_CHARS, allow_empty=True)
+            responses.append({"text": text, "model": model})
     elif "response_a" in obj and "response_b" in obj:
         responses = [
-            {"text": _text(obj["response_a"], line, "response_a", MAX_RESPONSE_CHARS), "model": None},
-            {"text": _text(obj["response_b"], line, "response_b", MAX_RESPONSE_CHARS), "model": None},
+            {"text": _text(obj["response_a"], line, "response_a", MAX_RESPONSE_CHARS, allow_empty=True), "model": None},
+            {"text": _text(obj["response_b"], line, "response_b", MAX_RESPONSE_CHARS, allow_empty=True), "model": None},
         ]
     else:
         raise _fail(line, "needs responses (a list) or response_a and response_b")

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
+from labeling.models import Campaign, ExportSnapshot, Judgment
 from taxonomy.models import Spec, SpecVersion
 
 
@@ -16,7 +17,8 @@ def run_demo_setup() -> str:
 
 
 @pytest.mark.django_db
-def test_demo_setup_loads_the_example_spec_and_prints_working_logins(client):
+def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_working_logins(client, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
     output = run_demo_setup()
     spec = Spec.objects.get()
     assert [(v.number, v.status) for v in SpecVersion.objects.filter(spec=spec)] == [(1, "published"), (2, "draft")]
@@ -24,10 +26,23 @@ def test_demo_setup_loads_the_example_spec_and_prints_working_logins(client):
     token_line = next(line for line in output.splitlines() if line.strip().startswith("policy "))
     token = token_line.split()[-1]
     assert client.get(f"/api/v1/specs/{spec.id}/diff/", HTTP_AUTHORIZATION=f"Token {token}").json()["n_changes"] > 0
+    # The demo campaign holds real pairs and clearly labelled simulated judgments.
+    campaign = Campaign.objects.get()
+    assert campaign.tasks.count() == 240 and campaign.spec_version.status == "published"
+    raters = {j.rater.username: j.rater for j in Judgment.objects.select_related("rater")}
+    assert raters and all(name.startswith("sim-rater-") and u.first_name == "Simulated" for name, u in raters.items())
+    # Part of the work is left for the human demo raters.
+    assert 0 < Judgment.objects.count() < campaign.tasks.count() * campaign.overlap
+    assert set(campaign.raters.values_list("username", flat=True)) >= {"rater1", "rater2"}
+    export = ExportSnapshot.objects.get(campaign=campaign)
+    assert export.n_pairs > 0
 
 
 @pytest.mark.django_db
-def test_demo_setup_twice_changes_nothing():
+def test_demo_setup_twice_changes_nothing(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
     run_demo_setup()
+    judgments = Judgment.objects.count()
     run_demo_setup()
     assert Spec.objects.count() == 1 and SpecVersion.objects.count() == 2
+    assert Campaign.objects.count() == 1 and Judgment.objects.count() == judgments

@@ -1,8 +1,9 @@
-"""Everything `make demo` shows: demo users and the example spec (published v1, a draft v2)."""
+"""Everything `make demo` shows: demo users, the example spec (published v1, a draft v2) and a labeled campaign."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from labeling.demo import demo_campaign_load
 from specloop.services import user_upsert
 from taxonomy import services as spec_services
 from taxonomy.models import Spec
@@ -36,7 +37,13 @@ class Command(BaseCommand):
             spec_services.spec_publish(spec=spec, user=users["policy"])
             draft = spec_services.spec_draft_create(spec=spec, user=users["policy"])
             self._revise(draft, users["policy"])
+        published = spec.versions.get(number=1)
+        campaign = demo_campaign_load(admin=users["admin"], version=published, human_raters=["rater1", "rater2"])
         self.stdout.write(self.style.SUCCESS(f"Example spec: /specs/{spec.id}/ (v1 published, v2 a draft with edits)"))
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo campaign: /campaigns/{campaign.id}/ — {campaign.tasks.count()} HH-RLHF pairs, "
+            f"{campaign.judgments.count()} judgments from simulated raters sim-rater-1…5"
+        ))
         self.stdout.write("")
         self.stdout.write("Demo logins (demo data only: change them before real use)")
         self.stdout.write(f"  {'user':<8} {'role':<7} {'password':<18} API token")
