@@ -2,6 +2,7 @@
 
 import functools
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -174,8 +175,20 @@ def items_import(*, campaign: Campaign, text: str, fmt: str) -> ImportResult:
 # --- assignment -----------------------------------------------------------------------------------
 
 
+_last_sweep: dict[int, float] = {}
+
+
 def _expire_stale(campaign: Campaign, now) -> None:
-    """Open assignments past their time return their task to the pool (skipping rows others hold)."""
+    """Open assignments past their time return their task to the pool (skipping rows others hold).
+
+    Swept at most every LABELING_EXPIRY_SWEEP_SECONDS per campaign and process: timeouts are minutes,
+    and the sweep would otherwise cost a query on every next-task.
+    """
+    interval = getattr(django_settings, "LABELING_EXPIRY_SWEEP_SECONDS", 5)
+    clock = time.monotonic()
+    if interval and clock - _last_sweep.get(campaign.pk, -interval) < interval:
+        return
+    _last_sweep[campaign.pk] = clock
     stale = list(
         Assignment.objects.select_for_update(skip_locked=True)
         .filter(campaign=campaign, status=Assignment.OPEN, expires_at__lt=now)
@@ -196,7 +209,11 @@ def _candidate(campaign: Campaign, rater, *, gold: bool) -> Task | None:
         qs = qs.order_by("n_judgments", "-weight", "id")
     else:
         qs = qs.order_by("?") if connection.vendor == "sqlite" else qs.order_by("id")
-    return qs.select_for_update(skip_locked=True, of=("self",)).only("id", "n_open").first()
+    # The item comes along (unlocked) because the answer shows its prompt and replies.
+    return (
+        qs.select_related("item").only("id", "x_index", "y_index", "item__prompt", "item__responses")
+        .select_for_update(skip_locked=True, of=("self",)).first()
+    )
 
 
 def next_task_assign(*, campaign: Campaign, rater, rng: random.Random | None = None) -> Assignment | None:
@@ -221,11 +238,10 @@ def next_task_assign(*, campaign: Campaign, rater, rng: random.Random | None = N
                 if task is None:
                     return None
                 Task.objects.filter(pk=task.pk).update(n_open=F("n_open") + 1)
-                assignment = Assignment.objects.create(
-                    task_id=task.pk, campaign=campaign, rater=rater, swapped=rng.random() < 0.5, status=Assignment.OPEN,
+                return Assignment.objects.create(
+                    task=task, campaign=campaign, rater=rater, swapped=rng.random() < 0.5, status=Assignment.OPEN,
                     created_at=now, expires_at=now + timedelta(seconds=campaign.assignment_timeout_seconds),
                 )
-                return Assignment.objects.select_related("task__item").get(pk=assignment.pk)
         except IntegrityError:
             # The same rater asked twice at once: the other request's assignment wins; read it next round.
             continue

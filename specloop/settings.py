@@ -210,6 +210,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
+# Abandoned assignments are swept back into the pool at most this often (seconds, per campaign and process).
+LABELING_EXPIRY_SWEEP_SECONDS = int(os.environ.get("LABELING_EXPIRY_SWEEP_SECONDS", "5"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -17,6 +17,7 @@ def _test_settings(settings):
     """Tasks run in-process unless a test starts a real worker; passwords hash fast."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.LABELING_EXPIRY_SWEEP_SECONDS = 0  # sweep on every next-task so expiry tests need no waiting
 
 
 class Actors:
