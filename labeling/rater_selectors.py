@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -78,9 +78,9 @@ def rater_campaigns(*, rater) -> QuerySet[Campaign]:
     """
     now = timezone.now()
     seen = Assignment.objects.filter(task=OuterRef("pk"), rater=rater).exclude(status=Assignment.EXPIRED)
-    open_task = Task.objects.filter(campaign=OuterRef("pk")).filter(
-        n_judgments__lt=F("campaign__overlap") - F("n_open")
-    ).filter(~Exists(seen))
+    open_task = Task.objects.filter(campaign=OuterRef("pk"), n_judgments__lt=OuterRef("overlap") - F("n_open")).filter(
+        ~Exists(seen)
+    )
     holding = Assignment.objects.filter(campaign=OuterRef("pk"), rater=rater, status=Assignment.OPEN, expires_at__gte=now)
     n_mine = (
         Judgment.objects.filter(campaign=OuterRef("pk"), rater=rater).order_by()
@@ -88,5 +88,8 @@ def rater_campaigns(*, rater) -> QuerySet[Campaign]:
     )
     return (
         Campaign.objects.filter(raters=rater).select_related("spec_version__spec")
-        .annotate(has_work=Exists(holding) | Exists(open_task), n_mine=Coalesce(Subquery(n_mine), 0))
+        .annotate(
+            has_work=ExpressionWrapper(Q(Exists(holding)) | Q(Exists(open_task)), output_field=BooleanField()),
+            n_mine=Coalesce(Subquery(n_mine), 0),
+        )
     )

@@ -2,18 +2,24 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
+from labeling import rater_selectors
+
 from . import roles
 from .errors import error_fragment
 
 
 def home_view(request: HttpRequest) -> HttpResponse:
-    """Each role starts where its work is."""
+    """Each role starts where its work is: a rater on a task (``?all=1`` lists their campaigns instead)."""
     if not request.user.is_authenticated:
         return redirect("login")
     user_roles = roles.user_roles(request.user)
     if roles.POLICY in user_roles or roles.ADMIN in user_roles:
         return redirect("taxonomy:list")
-    return render(request, "home.html")
+    campaigns = list(rater_selectors.rater_campaigns(rater=request.user)) if roles.RATER in user_roles else []
+    with_work = next((c for c in campaigns if c.has_work), None)
+    if with_work is not None and "all" not in request.GET:
+        return redirect("rate", campaign_id=with_work.pk)
+    return render(request, "home.html", {"campaigns": campaigns})
 
 
 def health_view(request: HttpRequest) -> JsonResponse:
