@@ -56,7 +56,7 @@ class CampaignCreateForm(forms.Form):
         label="Sampling weights", help_text="one 'category_key: weight' per line; items of heavier categories come first",
     )
     gold_share = forms.FloatField(min_value=0, max_value=0.5, initial=0.0, help_text="share of gold tasks, 0–0.5")
-    timeout_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=30, label="Assignment timeout (min)",
+    timeout_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=30, label="Timeout (minutes)",
                                          help_text="an open task returns to the pool after this")
 
     # Service error fields → form fields, so an error lands next to the input that caused it.
