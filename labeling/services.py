@@ -201,17 +201,20 @@ def _expire_stale(campaign: Campaign, now) -> None:
         Task.objects.filter(id=task_id, n_open__gt=0).update(n_open=F("n_open") - 1)
 
 
-def _candidate(campaign: Campaign, rater, *, gold: bool) -> Task | None:
+def _candidates(campaign: Campaign, rater, *, gold: bool):
     seen = Assignment.objects.filter(task=OuterRef("pk"), rater=rater).exclude(status=Assignment.EXPIRED)
     qs = Task.objects.filter(campaign=campaign, is_gold=gold).filter(~Exists(seen))
     if not gold:
         qs = qs.alias(load=F("n_judgments") + F("n_open")).filter(load__lt=campaign.overlap)
-        qs = qs.order_by("n_judgments", "-weight", "id")
-    else:
-        qs = qs.order_by("?") if connection.vendor == "sqlite" else qs.order_by("id")
+        return qs.order_by("n_judgments", "-weight", "id")
+    return qs.order_by("?") if connection.vendor == "sqlite" else qs.order_by("id")
+
+
+def _candidate(campaign: Campaign, rater, *, gold: bool) -> Task | None:
     # The item comes along (unlocked) because the answer shows its prompt and replies.
     return (
-        qs.select_related("item").only("id", "x_index", "y_index", "item__prompt", "item__responses")
+        _candidates(campaign, rater, gold=gold).select_related("item")
+        .only("id", "x_index", "y_index", "item__prompt", "item__responses")
         .select_for_update(skip_locked=True, of=("self",)).first()
     )
 
@@ -220,7 +223,7 @@ def next_task_assign(*, campaign: Campaign, rater, rng: random.Random | None = N
     """The rater's open assignment, or a new one on the least-judged task they have not seen; None when done."""
     rng = rng or random
     now = timezone.now()
-    for _ in range(3):
+    for attempt in range(3):
         try:
             with transaction.atomic():
                 current = (
@@ -236,6 +239,8 @@ def next_task_assign(*, campaign: Campaign, rater, rng: random.Random | None = N
                 if task is None:
                     task = _candidate(campaign, rater, gold=False)
                 if task is None:
+                    if attempt < 2 and _candidates(campaign, rater, gold=False).exists():
+                        raise _Busy  # the only tasks left are locked by other raters' requests right now
                     return None
                 Task.objects.filter(pk=task.pk).update(n_open=F("n_open") + 1)
                 return Assignment.objects.create(
@@ -245,7 +250,14 @@ def next_task_assign(*, campaign: Campaign, rater, rng: random.Random | None = N
         except IntegrityError:
             # The same rater asked twice at once: the other request's assignment wins; read it next round.
             continue
+        except _Busy:
+            time.sleep(0.005 * (attempt + 1))
+            continue
     raise ApplicationError("could not assign a task; try again")
+
+
+class _Busy(Exception):
+    """Tasks remain but every one is locked by a concurrent request for a moment."""
 
 
 # --- judgments ------------------------------------------------------------------------------------
