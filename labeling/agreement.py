@@ -40,7 +40,7 @@ class JudgmentArrays:
 def load_arrays(campaign_id: int, axis_keys: list[str]) -> JudgmentArrays:
     """All judgments of a campaign as arrays: one query for the values, one for the category tags."""
     axis_sql = "".join(
-        f", (j.axes_xy -> %s ->> 'x')::float, (j.axes_xy -> %s ->> 'y')::float" for _ in axis_keys
+        ", (j.axes_xy -> %s ->> 'x')::float, (j.axes_xy -> %s ->> 'y')::float" for _ in axis_keys
     )
     params: list[Any] = [p for key in axis_keys for p in (key, key)] + [campaign_id]
     if connection.vendor == "sqlite":

@@ -4,8 +4,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
 
@@ -124,3 +124,29 @@ def export_get(*, user, export_id: Any) -> ExportSnapshot:
         return export_list(user=user).get(pk=export_id)
     except (ExportSnapshot.DoesNotExist, ValueError, TypeError):
         raise Http404("No such export.") from None
+
+
+def campaign_list_with_progress(*, user) -> QuerySet[Campaign]:
+    """Campaigns with tasks done/total and judgments as subqueries: one query however many campaigns."""
+    tasks = Task.objects.filter(campaign=OuterRef("pk"), is_gold=False).order_by().values("campaign")
+    judgments = Judgment.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
+
+    def count(qs):
+        return Coalesce(Subquery(qs.annotate(c=Count("id")).values("c")), 0)
+
+    return campaign_list(user=user).defer("spec_version__document").annotate(
+        n_tasks=count(tasks), n_done=count(tasks.filter(n_judgments__gte=OuterRef("overlap"))),
+        n_judgments=count(judgments),
+    )
+
+
+def disputed_tasks_get(*, campaign: Campaign, task_ids: list[int]) -> tuple[dict[int, Task], dict[int, list[Judgment]]]:
+    """The disputed tasks (with item and adjudication) and their judgments in order: two queries."""
+    tasks = {t.pk: t for t in Task.objects.filter(campaign=campaign, pk__in=task_ids)
+             .select_related("item", "adjudication__decided_by")}
+    judgments: dict[int, list[Judgment]] = {}
+    for j in (Judgment.objects.filter(task_id__in=tasks).select_related("rater").order_by("id")
+              .only("task_id", "preference_xy", "severity_x", "severity_y", "categories_x", "categories_y",
+                    "rater__username")):
+        judgments.setdefault(j.task_id, []).append(j)
+    return tasks, judgments

@@ -8,8 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,14 +17,18 @@ from django.views.decorators.http import require_http_methods, require_POST
 from specloop.errors import ValidationFailed
 from specloop.roles import ADMIN, POLICY, role_required, user_roles
 from taxonomy import selectors as spec_selectors
-from taxonomy.models import SpecVersion
 
 from . import selectors, services
 from .forms import (
-    PREFERENCE_CHOICES, AdjudicationForm, CampaignCreateForm, ExportCreateForm, ItemImportForm, RatersAddForm,
+    PREFERENCE_CHOICES,
+    AdjudicationForm,
+    CampaignCreateForm,
+    ExportCreateForm,
+    ItemImportForm,
+    RatersAddForm,
 )
 from .imports import detect_format
-from .models import Campaign, Judgment, Task
+from .models import Campaign
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # the same limit as the import API
 QUEUE_PAGE = 20  # disputed tasks shown before "show all"
@@ -38,36 +40,13 @@ PREFERENCE_LABELS = dict(PREFERENCE_CHOICES)
 # --- campaign list -----------------------------------------------------------------------------------
 
 
-def _published_versions(user) -> list[SpecVersion]:
-    # TODO(selectors): a taxonomy.selectors.spec_version_published_list(user=...) would own this read.
-    visible = spec_selectors.spec_list(user=user).values("pk")
-    return list(
-        SpecVersion.objects.filter(spec__in=visible, status=SpecVersion.PUBLISHED).defer("document")
-        .select_related("spec").order_by("spec__name", "spec_id", "-number")
-    )
-
-
-def _with_progress(campaigns):
-    """Tasks done/total and judgments per campaign as subqueries: one query however many campaigns."""
-    tasks = Task.objects.filter(campaign=OuterRef("pk"), is_gold=False).order_by().values("campaign")
-    judgments = Judgment.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
-
-    def count(qs):
-        return Coalesce(Subquery(qs.annotate(c=Count("id")).values("c")), 0)
-
-    return campaigns.annotate(
-        n_tasks=count(tasks), n_done=count(tasks.filter(n_judgments__gte=OuterRef("overlap"))),
-        n_judgments=count(judgments),
-    )
-
-
 @role_required(POLICY, ADMIN)
 @require_http_methods(["GET", "POST"])
 def campaign_list_view(request: HttpRequest) -> HttpResponse:
     is_admin = ADMIN in user_roles(request.user)
     if request.method == "POST" and not is_admin:
         raise PermissionDenied("Creating campaigns needs the admin role.")
-    form = CampaignCreateForm(request.POST or None, versions=_published_versions(request.user)) if is_admin else None
+    form = CampaignCreateForm(request.POST or None, versions=spec_selectors.spec_version_published_list(user=request.user)) if is_admin else None
     if request.method == "POST" and form.is_valid():
         try:
             campaign = services.campaign_create(user=request.user, **form.service_kwargs())
@@ -76,7 +55,7 @@ def campaign_list_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created the campaign “{campaign.name}”. Add raters and import items next.")
             return redirect("campaigns:detail", campaign.pk)
-    campaigns = _with_progress(selectors.campaign_list(user=request.user).defer("spec_version__document"))
+    campaigns = selectors.campaign_list_with_progress(user=request.user)
     return render(request, "labeling/campaign_list.html", {"campaigns": campaigns, "form": form},
                   status=400 if form is not None and form.errors else 200)
 
@@ -261,15 +240,9 @@ def _alpha_rows(agreement: dict[str, Any], document: dict[str, Any]) -> tuple[li
 def _queue_rows(campaign: Campaign, task_ids: list[int]) -> list[dict[str, Any]]:
     """Disputed tasks with their texts, every judgment's direction and any adjudication, in the given order.
 
-    Two queries whatever the length. TODO(selectors): belongs in labeling.selectors as a read.
+    Two queries whatever the length.
     """
-    tasks = {t.pk: t for t in Task.objects.filter(campaign=campaign, pk__in=task_ids)
-             .select_related("item", "adjudication__decided_by")}
-    judgments: dict[int, list[Judgment]] = {}
-    for j in (Judgment.objects.filter(task_id__in=tasks).select_related("rater").order_by("id")
-              .only("task_id", "preference_xy", "severity_x", "severity_y", "categories_x", "categories_y",
-                    "rater__username")):
-        judgments.setdefault(j.task_id, []).append(j)
+    tasks, judgments = selectors.disputed_tasks_get(campaign=campaign, task_ids=task_ids)
     rows = []
     for task_id in task_ids:
         task = tasks.get(task_id)

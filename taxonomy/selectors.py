@@ -59,3 +59,12 @@ def spec_changes(*, spec: Spec, version: SpecVersion | None = None) -> QuerySet[
     if version is not None:
         qs = qs.filter(version=version)
     return qs
+
+
+def spec_version_published_list(*, user) -> list[SpecVersion]:
+    """Published versions of the specs ``user`` may see, newest first within each spec (no documents)."""
+    visible = spec_list(user=user).values("pk")
+    return list(
+        SpecVersion.objects.filter(spec__in=visible, status=SpecVersion.PUBLISHED).defer("document")
+        .select_related("spec").order_by("spec__name", "spec_id", "-number")
+    )
