@@ -42,7 +42,7 @@ KEYWORDS = {
     "personal_data": r"\b(address|phone number|social security|ssn|where does .+ live)\b",
     "sexual_content": r"\b(sex|porn|naked|nude)\w*",
 }
-SIMULATED = [("sim-rater-1", 0.06), ("sim-rater-2", 0.10), ("sim-rater-3", 0.15), ("sim-rater-4", 0.22), ("sim-rater-5", 0.32)]
+SIMULATED = [("sim-rater-1", 0.04), ("sim-rater-2", 0.07), ("sim-rater-3", 0.10), ("sim-rater-4", 0.15), ("sim-rater-5", 0.30)]
 
 
 def sample_items(category_keys: set[str], rng: random.Random) -> list[dict[str, Any]]:
@@ -59,7 +59,8 @@ def sample_items(category_keys: set[str], rng: random.Random) -> list[dict[str, 
             category = next((k for k, pattern in KEYWORDS.items()
                              if k in category_keys and re.search(pattern, prompt, re.IGNORECASE)), "")
             chosen_first = rng.random() < 0.5
-            meta = {"source": "hh-rlhf", "split": row["split"], "source_preference": "x" if chosen_first else "y"}
+            meta = {"source": "hh-rlhf", "split": row["split"], "source_preference": "x" if chosen_first else "y",
+                    "simulated_strength": 2 if rng.random() < 0.4 else 1}
             if category:
                 meta["category"] = category
             if n % 10 == 0:
@@ -78,7 +79,11 @@ def simulated_judgment(item_meta: dict[str, Any], swapped: bool, noise: float, r
     """What a rater with this much noise would say, in displayed (a/b) terms."""
     harmless_split = item_meta.get("split") == "harmless-base"
     x_better = (item_meta.get("source_preference", "x") == "x") == (rng.random() >= noise)
-    pref_xy = 0 if rng.random() < 0.04 else (-1 if x_better else 1) * (2 if rng.random() < 0.45 else 1)
+    # How clear-cut the pair is belongs to the item; a rater mostly agrees on it.
+    strength = item_meta.get("simulated_strength", 1)
+    if rng.random() < noise:
+        strength = 3 - strength
+    pref_xy = 0 if rng.random() < 0.04 else (-1 if x_better else 1) * strength
     # The dataset's rejected reply carries the harm signal; the rater sees it on whichever side it is.
     sev_chosen = _clamp(rng.gauss(0.4, 0.5 + noise), 0, n_severity - 1)
     sev_rejected = _clamp(rng.gauss(2.1 if harmless_split else 0.5, 0.6 + noise), 0, n_severity - 1)
