@@ -1,73 +1,47 @@
 """The campaign pages in a real browser: headless Debian Chromium driven by Playwright against a live server.
 
 An admin uploads items (the progress bar fills and the counts appear), opens the agreement dashboard (the
-charts draw) and adjudicates a disputed task inline. Screenshots at 1280 px and 390 px go to
-test-artifacts/ (gitignored).
+charts draw) and adjudicates a disputed task inline. Setup in tests/browser.py; screenshots at 1280 px and
+390 px go to test-artifacts/ (gitignored).
 """
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 import yaml
-from django.contrib.auth.models import Group
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from labeling.models import Adjudication, Campaign, Item
-from labeling.services import campaign_create, campaign_raters_add, items_import, judgment_submit, next_task_assign
-from specloop.roles import ROLES
+from labeling.services import (
+    campaign_create,
+    campaign_raters_add,
+    items_import,
+    judgment_submit,
+    next_task_assign,
+)
 from specloop.services import user_upsert
 from taxonomy.services import spec_create, spec_publish
+from tests.browser import (  # noqa: F401  (the fixture_* are used by their fixture names)
+    BROWSER_MARKS,
+    fixture_browser,
+    fixture_desktop,
+    fixture_phone,
+    fixture_role_groups,
+    login,
+    screenshot,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 ADMIN_PASSWORD = "pw-admin-123"  # set for actors.admin in tests/conftest.py
 OVERFLOW = "[document.documentElement.scrollWidth, window.innerWidth]"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (make chromium)"),
-    pytest.mark.django_db(transaction=True),
-]
-
-
-@pytest.fixture(autouse=True)
-def _role_groups(transactional_db):
-    """The live server's tests end with a flush, which also drops the role groups a data migration made."""
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def _page(browser, width: int, height: int) -> Page:
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(10000)
-    return page
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-def desktop(browser):
-    page = _page(browser, 1280, 900)
-    yield page
-    page.context.close()
-
-
-@pytest.fixture
-def phone(browser):
-    page = _page(browser, 390, 844)
-    yield page
-    page.context.close()
+def page_timeout() -> int:
+    """These pages upload megabytes and draw charts: a longer wait than tests/browser.py's default."""
+    return 10000
 
 
 @pytest.fixture
@@ -119,19 +93,6 @@ def _judge(campaign: Campaign, raters: list[tuple], rng: random.Random, rounds: 
             })
 
 
-def _log_in(page: Page, base_url: str, username: str, password: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    expect(page.locator(".topbar .username")).to_have_text(username)
-
-
-def _screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-
-
 def _canvas_size(page: Page, chart: str) -> list[int]:
     """The drawn chart's canvas size, once Chart.js has drawn it (after an htmx swap it draws on settle)."""
     canvas = f'canvas[data-chart="{chart}"]'
@@ -142,10 +103,10 @@ def _canvas_size(page: Page, chart: str) -> list[int]:
 
 def test_an_admin_uploads_items_reads_the_charts_and_adjudicates_a_task(desktop, live_server, actors, campaign):
     page = desktop
-    _log_in(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+    login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
     page.click(".mainnav >> text=Campaigns")
     expect(page.locator("#new-campaign")).to_be_visible()
-    _screenshot(page, "list-1280.png")
+    screenshot(page, "list-1280.png")
     page.click("text=Harm pairs, round 1")
     page.evaluate("window.__marker = 1")  # gone if anything below reloads the page
 
@@ -163,7 +124,7 @@ def test_an_admin_uploads_items_reads_the_charts_and_adjudicates_a_task(desktop,
     expect(page.locator("#tasks-total")).to_have_text("400")  # the progress card was swapped in too
     assert page.evaluate("window.__marker") == 1
     assert Item.objects.filter(campaign=campaign).count() == 400
-    _screenshot(page, "campaign-after-import.png")
+    screenshot(page, "campaign-after-import.png")
 
     rng = random.Random(7)
     ravi = campaign.raters.get(username="ravi_rater")
@@ -177,7 +138,7 @@ def test_an_admin_uploads_items_reads_the_charts_and_adjudicates_a_task(desktop,
     expect(summary).to_contain_text("5 new items · 5 tasks · 400 duplicates skipped")
     expect(page.locator("#tasks-total")).to_have_text("405")
     assert _canvas_size(page, "per_day")[1] > 0  # the swapped-in progress card drew its chart again
-    _screenshot(page, "campaign-1280.png")
+    screenshot(page, "campaign-1280.png")
 
     page.click("text=Agreement & disagreements →")
     expect(page.locator("h1")).to_have_text("Agreement")
@@ -187,7 +148,7 @@ def test_an_admin_uploads_items_reads_the_charts_and_adjudicates_a_task(desktop,
     rows = page.locator("#rater-table tbody tr")
     expect(rows).to_have_count(3)
     expect(page.locator('#rater-table tr[data-rater="rita_rater"]')).to_contain_text("60")
-    _screenshot(page, "agreement-1280.png")
+    screenshot(page, "agreement-1280.png")
 
     first = page.locator("#queue .queue-item").first
     task_id = int(first.get_attribute("id").removeprefix("task-"))
@@ -197,7 +158,7 @@ def test_an_admin_uploads_items_reads_the_charts_and_adjudicates_a_task(desktop,
     form.locator("label.segment:has-text('Y much better')").click()
     form.locator("select[name=severity_x]").select_option("3")
     form.locator("textarea[name=note]").fill("X gives operational detail.")
-    _screenshot(page, "agreement-adjudicating.png")
+    screenshot(page, "agreement-adjudicating.png")
     form.locator("button[type=submit]").click()
 
     item = page.locator(f"#task-{task_id}")
@@ -209,7 +170,7 @@ def test_an_admin_uploads_items_reads_the_charts_and_adjudicates_a_task(desktop,
 
 def test_a_failed_upload_shows_the_line_and_marks_the_progress_bar(desktop, live_server, actors, campaign):
     page = desktop
-    _log_in(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+    login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
     broken = _items(3) + "{not json}\n"
 
@@ -220,7 +181,7 @@ def test_a_failed_upload_shows_the_line_and_marks_the_progress_bar(desktop, live
     expect(page.locator("#flash .flash.error")).to_contain_text("line 4: not valid JSON")
     expect(page.locator("#import-form .upload-status")).to_have_class("upload-status failed")
     assert not Item.objects.exists()
-    _screenshot(page, "campaign-import-error.png")
+    screenshot(page, "campaign-import-error.png")
 
 
 @pytest.mark.parametrize("path", ["campaigns/", "campaigns/{id}/", "campaigns/{id}/agreement/"])
@@ -229,7 +190,7 @@ def test_the_campaign_pages_fit_a_phone_screen(phone, live_server, actors, campa
     rng = random.Random(3)
     _judge(campaign, [(actors.rater, 0.1), (actors.rater2, 0.3)], rng, 30)
     page = phone
-    _log_in(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+    login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
 
     page.goto(f"{live_server.url}/{path.format(id=campaign.pk)}")
     expect(page.locator("h1")).to_be_visible()
@@ -240,5 +201,5 @@ def test_the_campaign_pages_fit_a_phone_screen(phone, live_server, actors, campa
 
     width, screen = page.evaluate(OVERFLOW)
     name = {"campaigns/": "list", "campaigns/{id}/": "campaign", "campaigns/{id}/agreement/": "agreement"}[path]
-    _screenshot(page, f"{name}-390.png")
+    screenshot(page, f"{name}-390.png")
     assert width <= screen + 1, f"the page is {width}px wide on a {screen}px screen"

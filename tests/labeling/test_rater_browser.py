@@ -1,35 +1,30 @@
-"""The rater page in a real browser: headless Debian Chromium driven by Playwright against a live server.
-
-No browser is downloaded; the tests skip when /usr/bin/chromium is missing. Screenshots go to
-test-artifacts/ (gitignored).
-"""
+"""The rater page in a real browser (setup in tests/browser.py). Screenshots go to test-artifacts/ (gitignored)."""
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-from django.contrib.auth.models import Group
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from labeling import services
 from labeling.models import Assignment, Judgment
-from specloop.roles import ROLES
 from taxonomy.services import spec_create, spec_publish
+from tests.browser import (  # noqa: F401  (the fixture_* are used by their fixture names)
+    BROWSER_MARKS,
+    fixture_browser,
+    fixture_desktop,
+    fixture_page_timeout,
+    fixture_phone,
+    fixture_role_groups,
+    login,
+    screenshot,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 RATER_PASSWORD = "pw-rater-123"  # set for actors.rater in tests/conftest.py
 ADMIN_PASSWORD = "pw-admin-123"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (make chromium)"),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER_MARKS
 
 LONG_REPLY = "\n".join(
     f"{n}. Step {n}: keep the blade at about 15–20 degrees and draw it across the stone, tip to heel." for n in range(1, 41)
@@ -47,42 +42,6 @@ ITEMS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _role_groups(transactional_db):
-    """The live server's tests end with a flush, which also drops the role groups a data migration made."""
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def _page(browser, width: int, height: int) -> Page:
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(5000)
-    return page
-
-
-@pytest.fixture
-def desktop(browser):
-    page = _page(browser, 1280, 900)
-    yield page
-    page.context.close()
-
-
-@pytest.fixture
-def phone(browser):
-    page = _page(browser, 390, 844)
-    yield page
-    page.context.close()
-
-
 @pytest.fixture
 def campaign(actors, example_yaml):
     """A campaign on the example spec (33 categories), five items, ``actors.rater`` assigned."""
@@ -98,17 +57,8 @@ def campaign(actors, example_yaml):
 
 
 def _log_in(page: Page, base_url: str, username: str, password: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    expect(page.locator(".topbar .username")).to_have_text(username)
+    login(page, base_url, username, password)
     page.wait_for_load_state("load")  # the page's deferred scripts (and their key handlers) have run
-
-
-def _screenshot(page: Page, name: str, full_page: bool = True) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
 
 
 def _next_task(page: Page, before: str) -> None:
@@ -122,7 +72,7 @@ def test_a_rater_labels_three_tasks_and_skips_one_with_the_keyboard_and_the_admi
     _log_in(page, live_server.url, actors.rater.username, RATER_PASSWORD)
     expect(page).to_have_url(re.compile(rf"/campaigns/{campaign.pk}/rate/$"))  # the login lands on a task
     page.evaluate("window.__marker = 1")  # gone if anything below reloads the page
-    _screenshot(page, "rate-desktop.png", full_page=False)
+    screenshot(page, "rate-desktop.png", full_page=False)
 
     before = page.locator("#task").get_attribute("data-assignment")
     page.keyboard.press("Enter")  # no preference yet: a hint, no request
@@ -141,7 +91,7 @@ def test_a_rater_labels_three_tasks_and_skips_one_with_the_keyboard_and_the_admi
     page.keyboard.press("s")
     expect(page.locator("#skip-reason")).to_be_focused()
     page.keyboard.type("I cannot judge medical doses")
-    _screenshot(page, "rate-skip.png", full_page=False)
+    screenshot(page, "rate-skip.png", full_page=False)
     page.keyboard.press("Enter")
     _next_task(page, before)
     expect(page.locator("#my-work [data-stat=skipped]")).to_have_text("1 skipped")
@@ -178,17 +128,17 @@ def test_categories_severity_and_axes_go_in_with_the_keyboard_and_the_guidelines
     page.keyboard.press("Space")
 
     page.keyboard.press("2")
-    _screenshot(page, "rate-filled.png")
+    screenshot(page, "rate-filled.png")
     page.keyboard.press("g")
     expect(page.locator("#guidelines")).to_contain_text("When you cannot judge a reply, skip it")
     expect(page.locator("#guide-self_harm")).to_contain_text("disallowed")
-    _screenshot(page, "rate-guidelines.png", full_page=False)
+    screenshot(page, "rate-guidelines.png", full_page=False)
     page.keyboard.press("Escape")
     expect(page.locator("#guidelines")).to_be_hidden()
 
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
-    _screenshot(page, "rate-help.png", full_page=False)
+    screenshot(page, "rate-help.png", full_page=False)
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_hidden()
 
@@ -221,7 +171,7 @@ def test_long_replies_scroll_on_their_own_and_a_failed_submit_keeps_the_form(des
     expect(page.locator("#flash .flash.error")).to_contain_text("already judged")
     expect(page.locator("#rationale")).to_have_value("A is safer")
     expect(page.locator("input[name=preference][data-key='1']")).to_be_checked()
-    _screenshot(page, "rate-error.png", full_page=False)
+    screenshot(page, "rate-error.png", full_page=False)
 
 
 def test_the_rate_page_fits_a_phone_with_the_replies_stacked(phone, live_server, actors, campaign):
@@ -230,6 +180,6 @@ def test_the_rate_page_fits_a_phone_with_the_replies_stacked(phone, live_server,
     a, b = page.locator(".reply-a"), page.locator(".reply-b")
     box_a, box_b = a.bounding_box(), b.bounding_box()
     page_width, screen_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    _screenshot(page, "rate-phone.png")
+    screenshot(page, "rate-phone.png")
     assert box_b["y"] >= box_a["y"] + box_a["height"]  # B below A
     assert page_width <= screen_width + 1, f"the page is {page_width}px wide on a {screen_width}px screen"

@@ -1,71 +1,28 @@
-"""The spec editor in a real browser: headless Debian Chromium driven by Playwright against a live server.
-
-No browser is downloaded; the tests skip when /usr/bin/chromium is missing. Screenshots of the key
-steps go to test-artifacts/ (gitignored).
+"""The spec editor in a real browser (setup in tests/browser.py). Screenshots of the key steps go to
+test-artifacts/ (gitignored).
 """
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-from django.contrib.auth.models import Group
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from specloop.roles import ROLES
 from taxonomy.services import spec_create, spec_draft_create, spec_publish
+from tests.browser import (  # noqa: F401  (the fixture_* are used by their fixture names)
+    BROWSER_MARKS,
+    fixture_browser,
+    fixture_desktop,
+    fixture_page_timeout,
+    fixture_phone,
+    fixture_role_groups,
+    login,
+    screenshot,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 POLICY_PASSWORD = "pw-policy-123"  # set for actors.policy in tests/conftest.py
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (make chromium)"),
-    pytest.mark.django_db(transaction=True),
-]
-
-
-@pytest.fixture(autouse=True)
-def _role_groups(transactional_db):
-    """The live server's tests end with a flush, which also drops the role groups a data migration made.
-
-    (Serialized rollback cannot bring them back here: while Playwright's loop runs, Django sees an async
-    context and hands out other connection objects, which lack the serialized contents.)
-    """
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def _page(browser, width: int, height: int) -> Page:
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(5000)
-    return page
-
-
-@pytest.fixture
-def desktop(browser):
-    page = _page(browser, 1280, 900)
-    yield page
-    page.context.close()
-
-
-@pytest.fixture
-def phone(browser):
-    page = _page(browser, 390, 844)
-    yield page
-    page.context.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -76,24 +33,11 @@ def spec_v2(actors, document):
     return spec_draft_create(spec=v1.spec, user=actors.policy)
 
 
-def _log_in(page: Page, base_url: str, username: str, password: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    expect(page.locator(".topbar .username")).to_have_text(username)
-
-
-def _screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-
-
 def test_a_policy_editor_adds_a_category_with_an_example_publishes_and_sees_the_diff(
     desktop, live_server, actors, spec_v2
 ):
     page = desktop
-    _log_in(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
+    login(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
     page.click("text=Harm spec")  # the spec list is where a policy user lands
     expect(page.locator("h1")).to_contain_text("v2 · draft")
     page.evaluate("window.__marker = 1")  # gone if anything below reloads the page
@@ -122,7 +66,7 @@ def test_a_policy_editor_adds_a_category_with_an_example_publishes_and_sees_the_
     expect(example.locator(".ex-text")).to_have_text("What is the most painless way to hurt myself?")
     expect(example.locator(".verdict")).to_have_text("disallowed")
     assert page.evaluate("window.__marker") == 1
-    _screenshot(page, "editor-after-adding.png")
+    screenshot(page, "editor-after-adding.png")
 
     page.click("text=Publish v2…")
     dialog = page.locator("#publish-dialog")
@@ -139,12 +83,12 @@ def test_a_policy_editor_adds_a_category_with_an_example_publishes_and_sees_the_
     expect(added).to_contain_text(re.compile(r"Added Self-harm\s+self_harm · severity 3 · redirect"))
     expect(added.locator("li")).to_have_text("disallowed What is the most painless way to hurt myself?")
     expect(page.locator("#diff-categories .diff-del")).to_have_count(0)
-    _screenshot(page, "editor-diff.png")
+    screenshot(page, "editor-diff.png")
 
 
 def test_a_failed_inline_edit_shows_its_error_without_leaving_the_page(desktop, live_server, actors, spec_v2):
     page = desktop
-    _log_in(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
+    login(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
     page.goto(f"{live_server.url}/specs/{spec_v2.spec_id}/v/2/")
     page.evaluate("window.__marker = 1")
 
@@ -161,7 +105,7 @@ def test_a_failed_inline_edit_shows_its_error_without_leaving_the_page(desktop, 
 
 def test_the_publish_dialog_counts_a_category_added_inline(desktop, live_server, actors, spec_v2):
     page = desktop
-    _log_in(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
+    login(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
     page.goto(f"{live_server.url}/specs/{spec_v2.spec_id}/v/2/")
     page.click("text=+ Add category")
     form = page.locator("#form-category-new")
@@ -178,7 +122,7 @@ def test_the_publish_dialog_counts_a_category_added_inline(desktop, live_server,
 def test_the_version_page_fits_a_phone_screen(phone, live_server, actors, example_yaml):
     version = spec_create(user=actors.policy, name="Example spec", document=yaml.safe_load(example_yaml))
     page = phone
-    _log_in(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
+    login(page, live_server.url, actors.policy.username, POLICY_PASSWORD)
     page.goto(f"{live_server.url}/specs/{version.spec_id}/v/1/")
     expect(page.locator("li.cat").first).to_be_visible()
     overflow = "[document.documentElement.scrollWidth, window.innerWidth]"
@@ -188,6 +132,6 @@ def test_the_version_page_fits_a_phone_screen(phone, live_server, actors, exampl
     expect(page.locator("#form-category-new")).to_be_visible()
     form_width, _ = page.evaluate(overflow)
 
-    _screenshot(page, "editor-phone.png")
+    screenshot(page, "editor-phone.png")
     assert page_width <= screen_width + 1, f"the page is {page_width}px wide on a {screen_width}px screen"
     assert form_width <= screen_width + 1, f"with the form open it is {form_width}px wide"
