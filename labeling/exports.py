@@ -163,9 +163,9 @@ def pair_rows(
                     },
                     "spec_version": spec_label,
                     "campaign": campaign_name,
+                    # On every row, so loaders that infer a schema from the first rows see the column.
+                    "adjudicated": adjudicated,
                 }
-                if adjudicated:
-                    row_out["adjudicated"] = True
                 yield row_out
 
 

@@ -169,6 +169,11 @@ def items_import(*, campaign: Campaign, text: str, fmt: str) -> ImportResult:
                 ))
         Task.objects.bulk_create(tasks, batch_size=BATCH)
         n_tasks += len(tasks)
+    if connection.vendor == "postgresql" and len(fresh) >= 1000:
+        # Fresh statistics: without them the next-task plan sorts every candidate and rescans
+        # assignments per task (measured: 1.7 s per next-task after 300 loops, 13 ms after ANALYZE).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE labeling_task, labeling_item")
     return ImportResult(created_items=len(fresh), created_tasks=n_tasks, duplicates=len(parsed) - len(fresh))
 
 
