@@ -30,6 +30,14 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
     return cached
 
 
+def remember_roles(user, names) -> None:
+    """Roles read together with the user (one query for authentication and roles)."""
+    found = set(names) & set(ROLES)
+    if user.is_superuser:
+        found.add(ADMIN)
+    user._specloop_roles = frozenset(found)
+
+
 def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 

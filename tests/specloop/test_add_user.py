@@ -58,3 +58,15 @@ def test_an_unknown_role_is_refused():
     with pytest.raises(CommandError):
         add_user("x", "--role", "wizard")
     assert not User.objects.filter(username="x").exists()
+
+
+@pytest.mark.django_db
+def test_token_authentication_reads_the_roles_in_the_same_query(client, django_assert_num_queries):
+    from specloop.roles import ROLES
+
+    assert set(ROLES) == {"rater", "policy", "admin"}  # specloop.authentication keeps its own copy
+    token = add_user("pia", "--role", "policy", "--role", "rater")[-1]
+    # token + user + roles (one query), then the specs list itself (one query)
+    with django_assert_num_queries(2):
+        assert client.get("/api/v1/specs/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    assert client.get("/api/v1/specs/", HTTP_AUTHORIZATION="Token nope").status_code == 401
