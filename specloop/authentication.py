@@ -1,8 +1,11 @@
-"""API token authentication that also reads the user's roles, in one query instead of two."""
+"""API token authentication that also reads the user's roles, in one precompiled query.
 
-from django.contrib.postgres.aggregates import ArrayAgg
+The token check runs on every API request; building it through the ORM (a join plus an aggregate)
+cost a quarter of the rater loop's CPU, so on PostgreSQL it is one plain SQL statement.
+"""
+
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Q
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -10,22 +13,40 @@ from rest_framework.authtoken.models import Token
 ROLE_NAMES = ("rater", "policy", "admin")  # specloop.roles.ROLES; that module imports DRF views (a cycle here)
 
 
+def _user_sql() -> tuple[str, list[str]]:
+    User = get_user_model()
+    fields = [f for f in User._meta.concrete_fields]
+    columns = ", ".join(f'u."{f.column}"' for f in fields)
+    sql = (
+        f"SELECT {columns}, ARRAY(SELECT g.name FROM auth_user_groups ug JOIN auth_group g ON g.id = ug.group_id "
+        f"WHERE ug.user_id = u.id AND g.name = ANY(%s)) "
+        f'FROM authtoken_token t JOIN "{User._meta.db_table}" u ON u.id = t.user_id WHERE t.key = %s'
+    )
+    return sql, [f.attname for f in fields]
+
+
 class TokenWithRolesAuthentication(TokenAuthentication):
     """``Authorization: Token <key>``; the user comes back with its SpecLoop roles already known."""
 
+    _sql: tuple[str, list[str]] | None = None
+
     def authenticate_credentials(self, key):
-        qs = Token.objects.select_related("user").filter(key=key)
-        if connection.vendor == "postgresql":
-            qs = qs.annotate(role_names=ArrayAgg("user__groups__name", filter=Q(user__groups__name__in=ROLE_NAMES),
-                                                 default=[]))
-        token = qs.first()
-        if token is None:
+        if connection.vendor != "postgresql":
+            return super().authenticate_credentials(key)
+        if TokenWithRolesAuthentication._sql is None:
+            TokenWithRolesAuthentication._sql = _user_sql()
+        sql, attnames = TokenWithRolesAuthentication._sql
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(ROLE_NAMES), key])
+            row = cursor.fetchone()
+        if row is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        user = token.user
+        user = get_user_model().from_db(connection.alias, attnames, row[:-1])
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        if hasattr(token, "role_names"):
-            from specloop.roles import remember_roles
+        from specloop.roles import remember_roles
 
-            remember_roles(user, token.role_names)
+        remember_roles(user, row[-1])
+        token = Token(key=key, user=user)
+        token._state.adding = False
         return user, token
