@@ -423,15 +423,51 @@ def canonical(judged: dict[str, Any], swapped: bool) -> dict[str, Any]:
     }
 
 
+_OWN_ASSIGNMENT_SQL = """
+    SELECT a.id, a.task_id, a.swapped, a.status, a.created_at, a.expires_at, c.id, c.overlap, c.spec_version_id
+    FROM labeling_assignment a JOIN labeling_campaign c ON c.id = a.campaign_id
+    WHERE a.id = %s AND a.rater_id = %s
+    FOR UPDATE OF a"""
+
+
 def _own_assignment(assignment_id: int, rater) -> Assignment:
-    """The rater's own assignment, locked; anyone else's is a 404 so ids leak nothing."""
+    """The rater's own assignment, locked (its campaign row is not); anyone else's is a 404."""
     try:
-        # Lock the assignment row only: locking the campaign too would block every next-task insert.
-        return Assignment.objects.select_for_update(of=("self",)).select_related("campaign").get(
-            pk=assignment_id, rater=rater
-        )
-    except (Assignment.DoesNotExist, ValueError, TypeError):
+        assignment_id = int(assignment_id)
+    except (ValueError, TypeError):
         raise NotFound("No such assignment.") from None
+    if connection.vendor != "postgresql":
+        try:
+            return Assignment.objects.select_for_update(of=("self",)).select_related("campaign").get(
+                pk=assignment_id, rater=rater
+            )
+        except Assignment.DoesNotExist:
+            raise NotFound("No such assignment.") from None
+    with connection.cursor() as cursor:
+        cursor.execute(_OWN_ASSIGNMENT_SQL, [assignment_id, rater.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such assignment.")
+    a_id, task_id, swapped, status, created_at, expires_at, campaign_id, overlap, version_id = row
+    assignment = _loaded(Assignment, id=a_id, task_id=task_id, swapped=swapped, status=status, created_at=created_at,
+                         expires_at=expires_at, campaign_id=campaign_id, rater_id=rater.pk)
+    assignment.campaign = _loaded(Campaign, id=campaign_id, overlap=overlap, spec_version_id=version_id)
+    return assignment
+
+
+def _count_judgment(*, task_id: int, was_open: bool, overlap: int) -> None:
+    """One more judgment on the task; an expired assignment's late judgment only while the task has room."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE labeling_task SET n_judgments = n_judgments + 1,"
+            " n_open = CASE WHEN %(open)s AND n_open > 0 THEN n_open - 1 ELSE n_open END"
+            " WHERE id = %(task)s AND (%(open)s OR is_gold OR n_judgments + n_open < %(overlap)s) RETURNING id",
+            {"open": was_open, "task": task_id, "overlap": overlap},
+        )
+        counted = cursor.fetchone() is not None
+    if not counted:
+        # Late work would push the task past k.
+        raise Conflict("this assignment expired and its task is complete; ask for the next task")
 
 
 @transaction.atomic
@@ -443,21 +479,13 @@ def judgment_submit(*, assignment_id: int, rater, data: Any) -> Judgment:
         raise Conflict("this assignment was skipped; ask for the next task", detail={"assignment": assignment.pk})
     campaign = assignment.campaign
     judged = judgment_validate(data, spec_rules(campaign.spec_version_id))
-    task = Task.objects.select_for_update().get(pk=assignment.task_id)
-    if assignment.status == Assignment.EXPIRED:
-        # Late work is kept when the task still has room; otherwise it would push the task past k.
-        if task.n_judgments + task.n_open >= campaign.overlap and not task.is_gold:
-            raise Conflict("this assignment expired and its task is complete; ask for the next task")
-    else:
-        task.n_open = max(0, task.n_open - 1)
-    task.n_judgments += 1
-    task.save(update_fields=["n_open", "n_judgments"])
+    _count_judgment(task_id=assignment.task_id, was_open=assignment.status == Assignment.OPEN, overlap=campaign.overlap)
     now = timezone.now()
     assignment.status = Assignment.JUDGED
     assignment.finished_at = now
     assignment.save(update_fields=["status", "finished_at"])
     return Judgment.objects.create(
-        assignment=assignment, task=task, campaign=campaign, rater=rater,
+        assignment=assignment, task_id=assignment.task_id, campaign_id=campaign.pk, rater=rater,
         preference=judged["preference"], categories=judged["categories"], severity=judged["severity"],
         axes=judged["axes"], rationale=judged["rationale"], seconds=judged["seconds"],
         **canonical(judged, assignment.swapped),

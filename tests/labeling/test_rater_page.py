@@ -214,10 +214,10 @@ def test_the_htmx_answer_is_the_next_task_fragment_with_my_work_out_of_band(clie
 def test_judging_reads_and_writes_a_bounded_number_of_queries(client, actors, campaign, django_assert_num_queries):
     assignment = opened(client, campaign, actors)
     services.spec_rules(campaign.spec_version_id)  # cached per published version; warm it as a busy server has
-    # session, user, roles; judgment_submit: savepoint, lock assignment (with its campaign), lock task,
-    # update task, update assignment, insert judgment, release; next_task_assign: savepoint, open assignment,
-    # stale ones, candidate with its item, update task, insert assignment, release; spec version;
-    # my work: counts, median
+    # session, user, roles; judgment_submit: savepoint, lock assignment (with its campaign), count the
+    # judgment on the task, update assignment, insert judgment, release; the campaign for the next task;
+    # next_task_assign: savepoint, open assignment, stale ones, candidate with its item, update task,
+    # insert assignment, release; spec version; my work: counts, median
     with django_assert_num_queries(20):
         assert judge(client, assignment).status_code == 200
 
