@@ -8,6 +8,7 @@ A and B; ``Assignment.swapped`` says whether A is y. Judgments are stored as sho
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Campaign(models.Model):
@@ -119,7 +120,7 @@ class Judgment(models.Model):
     axes_xy = models.JSONField()  # {"helpful": {"x": int, "y": int}, ...}
     rationale = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]

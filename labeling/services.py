@@ -310,11 +310,24 @@ def next_task_assign(*, campaign: Campaign, rater, rng: random.Random | None = N
                     if attempt < 2 and _candidates(campaign, rater, gold=False).exists():
                         raise _Busy  # the only tasks left are locked by other raters' requests right now
                     return None
-                Task.objects.filter(pk=task.pk).update(n_open=F("n_open") + 1)
-                return Assignment.objects.create(
+                assignment = Assignment(
                     task=task, campaign=campaign, rater=rater, swapped=rng.random() < 0.5, status=Assignment.OPEN,
                     created_at=now, expires_at=now + timedelta(seconds=campaign.assignment_timeout_seconds),
                 )
+                if connection.vendor != "postgresql":
+                    Task.objects.filter(pk=task.pk).update(n_open=F("n_open") + 1)
+                    assignment.save(force_insert=True)
+                    return assignment
+                with connection.cursor() as cursor:
+                    cursor.execute("UPDATE labeling_task SET n_open = n_open + 1 WHERE id = %s", [task.pk])
+                    cursor.execute(
+                        "INSERT INTO labeling_assignment (task_id, campaign_id, rater_id, swapped, status, created_at,"
+                        " expires_at, skip_reason) VALUES (%s, %s, %s, %s, 'open', %s, %s, '') RETURNING id",
+                        [task.pk, campaign.pk, rater.pk, assignment.swapped, now, assignment.expires_at],
+                    )
+                    assignment.pk = cursor.fetchone()[0]
+                assignment._state.adding = False
+                return assignment
         except IntegrityError:
             # The same rater asked twice at once: the other request's assignment wins; read it next round.
             continue
@@ -455,6 +468,14 @@ def _own_assignment(assignment_id: int, rater) -> Assignment:
     return assignment
 
 
+_JUDGMENT_INSERT_SQL = """
+    INSERT INTO labeling_judgment (assignment_id, task_id, campaign_id, rater_id, preference, preference_xy,
+        categories, severity, axes, categories_x, categories_y, severity_x, severity_y, axes_xy, rationale, seconds,
+        created_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s)
+    RETURNING id"""
+
+
 def _count_judgment(*, task_id: int, was_open: bool, overlap: int) -> None:
     """One more judgment on the task; an expired assignment's late judgment only while the task has room."""
     with connection.cursor() as cursor:
@@ -483,13 +504,28 @@ def judgment_submit(*, assignment_id: int, rater, data: Any) -> Judgment:
     now = timezone.now()
     assignment.status = Assignment.JUDGED
     assignment.finished_at = now
-    assignment.save(update_fields=["status", "finished_at"])
-    return Judgment.objects.create(
+    judgment = Judgment(
         assignment=assignment, task_id=assignment.task_id, campaign_id=campaign.pk, rater=rater,
         preference=judged["preference"], categories=judged["categories"], severity=judged["severity"],
-        axes=judged["axes"], rationale=judged["rationale"], seconds=judged["seconds"],
+        axes=judged["axes"], rationale=judged["rationale"], seconds=judged["seconds"], created_at=now,
         **canonical(judged, assignment.swapped),
     )
+    if connection.vendor != "postgresql":
+        assignment.save(update_fields=["status", "finished_at"])
+        judgment.save(force_insert=True)
+        return judgment
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE labeling_assignment SET status = 'judged', finished_at = %s WHERE id = %s",
+                       [now, assignment.pk])
+        cursor.execute(_JUDGMENT_INSERT_SQL, [
+            assignment.pk, assignment.task_id, campaign.pk, rater.pk, judgment.preference, judgment.preference_xy,
+            json.dumps(judgment.categories), json.dumps(judgment.severity), json.dumps(judgment.axes),
+            json.dumps(judgment.categories_x), json.dumps(judgment.categories_y), judgment.severity_x,
+            judgment.severity_y, json.dumps(judgment.axes_xy), judgment.rationale, judgment.seconds, now,
+        ])
+        judgment.pk = cursor.fetchone()[0]
+    judgment._state.adding = False
+    return judgment
 
 
 @transaction.atomic
