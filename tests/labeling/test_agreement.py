@@ -5,6 +5,8 @@ import random
 import krippendorff
 import numpy as np
 import pytest
+from django.db import connection
+from krippendorff.krippendorff import _coincidences
 
 from labeling import agreement, selectors, services
 from labeling.models import Assignment, Judgment, Task
@@ -29,6 +31,62 @@ def test_the_published_example_gives_the_published_alphas():
     assert agreement.alpha_of(counts, domain, "nominal")["alpha"] == pytest.approx(0.743, abs=5e-4)
     assert agreement.alpha_of(counts, domain, "ordinal")["alpha"] == pytest.approx(0.815, abs=5e-4)
     assert agreement.alpha_of(counts, domain, "nominal")["n_units"] == 11  # unit 12 has one value
+
+
+def random_reliability_data(rng, domain):
+    """(raters × units) with missing values, so some units have one value or none."""
+    data = rng.choice(domain, size=(rng.integers(2, 7), rng.integers(2, 40)))
+    data[rng.random(data.shape) < 0.35] = np.nan
+    return data
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_the_fast_alpha_equals_the_package_on_random_matrices(level):
+    """agreement.py borrows the package's private _distances/_distance_metric: if an upgrade moves them the
+    import fails, and if it changes what they mean this comparison with krippendorff.alpha fails."""
+    rng = np.random.default_rng(2011)
+    domain = np.array([0.0, 1.0, 2.0, 4.0, 7.0])  # uneven steps: interval distances are not ordinal ones
+    compared = 0
+    for _ in range(80):
+        data = random_reliability_data(rng, domain)
+        raters, units = np.nonzero(~np.isnan(data))
+        ours = agreement.alpha_of(agreement.value_counts(units, data[raters, units], domain), domain, level)["alpha"]
+        if (np.count_nonzero(~np.isnan(data), axis=0) < 2).all():
+            assert ours is None  # no pairable unit: the package refuses
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theirs = krippendorff.alpha(reliability_data=data, value_domain=domain, level_of_measurement=level)
+        if np.isnan(theirs):
+            assert ours is None  # a single value in use
+        else:
+            assert ours == pytest.approx(theirs, abs=1e-6)
+            compared += 1
+    assert compared > 60
+
+
+def test_the_coincidence_matrix_equals_the_package():
+    counts = np.random.default_rng(7).integers(0, 4, size=(300, 5)).astype(float)  # (units × values)
+    counts[:40] = 0
+    counts[40:80, 1:] = 0  # units with one value or none are not pairable
+    counts[40:60, 0] = 1
+    np.testing.assert_allclose(agreement.coincidences(counts), _coincidences(counts), rtol=1e-12)
+
+
+def test_alpha_is_undefined_without_pairable_units_or_with_one_value_in_use():
+    domain = np.arange(3)
+    lonely = np.array([[1.0, 0, 0], [0, 0, 1], [0, 0, 0]])  # every unit has at most one value
+    assert agreement.alpha_of(lonely, domain, "nominal") == {"alpha": None, "n_units": 0, "n_values": 0}
+    unanimous = np.array([[0, 3.0, 0], [0, 2, 0]])
+    assert agreement.alpha_of(unanimous, domain, "ordinal") == {"alpha": None, "n_units": 2, "n_values": 5}
+
+
+@pytest.mark.parametrize("ids", [[7, 5, 5, 9, 12, 7], [10**9, 3, 3, 10**12]])
+def test_dense_index_is_unique_with_the_inverse(ids):
+    ids = np.array(ids)
+    unique, inverse = agreement.dense_index(ids)
+    expected_unique, expected_inverse = np.unique(ids, return_inverse=True)
+    np.testing.assert_array_equal(unique, expected_unique)
+    np.testing.assert_array_equal(inverse, expected_inverse)
 
 
 def judge_exactly(campaign, task, rater, *, preference_xy, swapped, **fields):
@@ -172,3 +230,84 @@ def test_an_empty_campaign_has_no_alphas(actors):
     result = selectors.campaign_agreement(campaign=campaign)
     assert result["preference"] == {"alpha": None, "n_units": 0, "n_values": 0}
     assert result["raters"] == [] and result["disagreements"] == []
+
+
+def tag_triples(arrays):
+    """(task, side, key) of every tag, sorted: tags come in no particular order."""
+    return sorted(zip(arrays.tag_task.tolist(), arrays.tag_side.tolist(), arrays.tag_key.tolist()))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the packed binary load is PostgreSQL's")
+def test_the_postgresql_load_gives_the_same_arrays_as_the_generic_load(actors):
+    campaign = make_campaign(actors, n_items=3, overlap=3, raters=())
+    raters = [user_upsert(username=f"loader{i}", role_names=["rater"])[0] for i in range(3)]
+    tasks = list(Task.objects.filter(campaign=campaign).select_related("item").order_by("id"))
+    Task.objects.filter(pk=tasks[1].pk).update(is_gold=True, gold_preference=-2)
+    # A gold task, absent values (one side's severity, one side's axis, seconds), two tags on one reply,
+    # both display orders.
+    rows = [
+        (0, 0, -2, True, {"categories": {"a": ["violence", "weapons"], "b": []}, "severity": {"a": 3, "b": 0},
+                          "axes": {"helpful": {"a": 2, "b": 0}}, "seconds": 12.5}),
+        (0, 1, -1, False, {"categories": {"a": ["weapons"], "b": ["violence"]}, "severity": {"a": 1}}),
+        (0, 2, 0, False, {"axes": {"helpful": {"b": 1}}, "seconds": 3.0}),
+        (1, 0, 2, False, {"categories": {"a": [], "b": ["weapons", "violence"]}, "seconds": 40.0}),
+        (1, 1, 1, True, {"severity": {"a": 0, "b": 2}, "axes": {"helpful": {"a": 1, "b": 1}}}),
+        (2, 2, -1, True, {"categories": {"a": ["violence"], "b": []}}),
+    ]
+    for t, r, preference, swapped, fields in rows:
+        judge_exactly(campaign, tasks[t], raters[r], preference_xy=preference, swapped=swapped, **fields)
+        tasks[t].refresh_from_db()
+    # An update writes the row anew, later in the heap, and a later created_at moves it in the campaign-time
+    # index: whichever way the judgments are read, they do not come in id order, and the order must not matter.
+    first = Judgment.objects.filter(campaign=campaign).order_by("id").first()
+    Judgment.objects.filter(pk=first.pk).update(seconds=13.5, created_at=first.created_at.replace(year=2100))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM labeling_judgment WHERE campaign_id = %s ORDER BY ctid", [campaign.pk])
+        heap_order = [row[0] for row in cursor.fetchall()]
+        assert heap_order != sorted(heap_order)
+        cursor.execute("SHOW parallel_tuple_cost")
+        tuple_cost = cursor.fetchone()[0]
+        fast = agreement.load_arrays_postgresql(campaign.pk, ["helpful"])
+        cursor.execute("SHOW parallel_tuple_cost")
+        assert cursor.fetchone()[0] == tuple_cost  # the planner setting it lowers is put back
+    plain = agreement.load_arrays_generic(campaign.pk, ["helpful"])  # in id order
+    assert len(fast) == len(plain) == len(rows)
+    in_id_order = np.argsort(fast.judgment_id)  # the fast path keeps the heap's order
+    assert (in_id_order != np.arange(len(fast))).any()
+    for name in ("judgment_id", "task", "rater", "preference", "severity_x", "severity_y", "seconds", "gold"):
+        got, expected = getattr(fast, name)[in_id_order], getattr(plain, name)
+        np.testing.assert_array_equal(got, expected, err_msg=name)  # nan equals nan here
+        assert got.dtype == expected.dtype, name
+    for got, expected in zip(fast.axes["helpful"], plain.axes["helpful"]):
+        np.testing.assert_array_equal(got[in_id_order], expected)
+    assert fast.tag_names == plain.tag_names == ["violence", "weapons"]
+    assert tag_triples(fast) == tag_triples(plain) and len(fast.tag_task) == 7
+    # And what the rows say, so that the two paths cannot agree on a mistake.
+    assert np.isnan(fast.gold).sum() == 4 and set(fast.gold[~np.isnan(fast.gold)]) == {-2.0}
+    assert np.isnan(fast.severity_x).sum() == 3 and np.isnan(fast.severity_y).sum() == 4
+    assert fast.seconds[fast.judgment_id == first.pk] == 13.5 and np.isnan(fast.seconds).sum() == 3
+    assert np.isnan(fast.axes["helpful"][0]).sum() == 4 and np.isnan(fast.axes["helpful"][1]).sum() == 3
+
+
+def test_categories_the_judgments_never_used_have_no_alpha(actors):
+    campaign = random_campaign(actors, n_items=6, seed=5)
+    arrays = agreement.load_arrays(campaign.pk, ["helpful"])
+    result = agreement.agreement_compute(arrays, axes={"helpful": 3}, categories=["violence", "weapons", "unused"],
+                                         severity_levels=4)
+    assert result["categories"]["unused"]["alpha"] is None and result["categories"]["unused"]["n_tagged"] == 0
+    assert result["categories"]["unused"]["n_units"] == result["categories"]["violence"]["n_units"] > 0
+
+
+def test_the_order_of_judgments_and_tags_changes_nothing(actors):
+    campaign = random_campaign(actors, n_items=12, seed=9)
+    arrays = agreement.load_arrays(campaign.pk, ["helpful"])
+    rng = np.random.default_rng(1)
+    j, g = rng.permutation(len(arrays)), rng.permutation(len(arrays.tag_task))
+    shuffled = agreement.JudgmentArrays(
+        judgment_id=arrays.judgment_id[j], task=arrays.task[j], rater=arrays.rater[j], preference=arrays.preference[j],
+        severity_x=arrays.severity_x[j], severity_y=arrays.severity_y[j], seconds=arrays.seconds[j], gold=arrays.gold[j],
+        axes={key: (x[j], y[j]) for key, (x, y) in arrays.axes.items()},
+        tag_task=arrays.tag_task[g], tag_side=arrays.tag_side[g], tag_key=arrays.tag_key[g], tag_names=arrays.tag_names,
+    )
+    settings = {"axes": {"helpful": 3}, "categories": ["violence", "weapons"], "severity_levels": 4}
+    assert agreement.agreement_compute(shuffled, **settings) == agreement.agreement_compute(arrays, **settings)
