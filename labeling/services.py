@@ -222,7 +222,7 @@ def _candidate(campaign: Campaign, rater, *, gold: bool) -> Task | None:
     # The item comes along (unlocked) because the answer shows its prompt and replies.
     return (
         _candidates(campaign, rater, gold=gold).select_related("item")
-        .only("id", "x_index", "y_index", "item__prompt", "item__responses")
+        .only("id", "x_index", "y_index", "item__prompt", "item__responses", "item__meta", "item__category")
         .select_for_update(skip_locked=True, of=("self",)).first()
     )
 
@@ -230,7 +230,7 @@ def _candidate(campaign: Campaign, rater, *, gold: bool) -> Task | None:
 # The hot path of the rater loop, written once as SQL on PostgreSQL: building these through the ORM
 # was most of next-task's CPU. Same rules as ``_candidates``: least judged first, then weight.
 _CANDIDATE_SQL = """
-    SELECT t.id, t.x_index, t.y_index, i.id, i.prompt, i.responses
+    SELECT t.id, t.x_index, t.y_index, i.id, i.prompt, i.responses, i.meta, i.category
     FROM labeling_task t JOIN labeling_item i ON i.id = t.item_id
     WHERE t.campaign_id = %(campaign)s AND t.is_gold = %(gold)s {load}
       AND NOT EXISTS (SELECT 1 FROM labeling_assignment a
@@ -241,7 +241,8 @@ _CANDIDATE_QUEUE = _CANDIDATE_SQL.format(load="AND t.n_judgments + t.n_open < %(
                                          order="t.n_judgments, t.weight DESC, t.id")
 _CANDIDATE_GOLD = _CANDIDATE_SQL.format(load="", order="t.id")
 _CURRENT_SQL = """
-    SELECT a.id, a.swapped, a.created_at, a.expires_at, t.id, t.x_index, t.y_index, i.id, i.prompt, i.responses
+    SELECT a.id, a.swapped, a.created_at, a.expires_at, t.id, t.x_index, t.y_index, i.id, i.prompt, i.responses,
+           i.meta, i.category
     FROM labeling_assignment a JOIN labeling_task t ON t.id = a.task_id JOIN labeling_item i ON i.id = t.item_id
     WHERE a.campaign_id = %s AND a.rater_id = %s AND a.status = 'open' AND a.expires_at >= %s LIMIT 1"""
 
@@ -255,10 +256,10 @@ def _loaded(model, **values):
 
 
 def _task_from_row(campaign: Campaign, row) -> Task:
-    task_id, x_index, y_index, item_id, prompt, responses = row
-    if isinstance(responses, (str, bytes)):
-        responses = json.loads(responses)
-    item = _loaded(Item, id=item_id, campaign_id=campaign.pk, prompt=prompt, responses=responses)
+    task_id, x_index, y_index, item_id, prompt, responses, meta, category = row
+    responses, meta = (json.loads(v) if isinstance(v, (str, bytes)) else v for v in (responses, meta))
+    item = _loaded(Item, id=item_id, campaign_id=campaign.pk, prompt=prompt, responses=responses, meta=meta,
+                   category=category)
     task = _loaded(Task, id=task_id, campaign_id=campaign.pk, item_id=item_id, x_index=x_index, y_index=y_index)
     task.item = item
     return task

@@ -144,3 +144,14 @@ def test_racing_raters_never_push_a_task_past_k_and_lose_no_judgment():
     assert len(pairs) == len(set(pairs))
     if connection.vendor == "postgresql":
         assert Assignment.objects.filter(status=Assignment.OPEN).count() == 0
+
+
+def test_the_assigned_task_carries_its_whole_item(actors):
+    """Callers read the item's meta and category (the demo's simulated raters, the dashboards' tests)."""
+    campaign = make_campaign(actors, n_items=0, overlap=1)
+    text = '{"prompt": "p", "responses": ["a", "b"], "meta": {"category": "violence", "source": "hh"}}'
+    services.items_import(campaign=campaign, text=text, fmt="jsonl")
+    for _ in range(2):  # a new assignment, then the same one read back as the rater's open assignment
+        item = services.next_task_assign(campaign=campaign, rater=actors.rater).task.item
+        assert (item.prompt, item.category, item.meta["source"]) == ("p", "violence", "hh")
+        assert [r["text"] for r in item.responses] == ["a", "b"]
