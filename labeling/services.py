@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from specloop import roles
 from specloop.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from specloop.selectors import users_with_role
 from taxonomy.models import SpecVersion
 
 from . import selectors
@@ -85,18 +86,7 @@ def campaign_create(
 
 @transaction.atomic
 def campaign_raters_add(*, campaign: Campaign, usernames: list[str]) -> list[str]:
-    if not isinstance(usernames, list) or not usernames or not all(isinstance(u, str) for u in usernames):
-        raise ValidationFailed.one("usernames", "give a list of usernames")
-    found = {u.username: u for u in User.objects.filter(username__in=usernames)}
-    errors = []
-    for i, name in enumerate(usernames):
-        if name not in found:
-            errors.append({"field": f"usernames[{i}]", "message": f"no user named {name!r}"})
-        elif not roles.has_role(found[name], roles.RATER):
-            errors.append({"field": f"usernames[{i}]", "message": f"{name!r} does not have the rater role"})
-    if errors:
-        raise ValidationFailed(errors)
-    campaign.raters.add(*found.values())
+    campaign.raters.add(*users_with_role(usernames=usernames, role=roles.RATER))
     return sorted(campaign.raters.values_list("username", flat=True))
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from specloop import roles
 from specloop.errors import ApplicationError, Conflict, ValidationFailed
+from specloop.selectors import users_with_role
 
 from .document import diff_documents, empty_document, normalize_document
 from .models import Spec, SpecChange, SpecVersion
@@ -301,18 +302,7 @@ def spec_draft_create(*, spec: Spec, user, document: Any = None) -> SpecVersion:
 @transaction.atomic
 def spec_editors_add(*, spec: Spec, user, usernames: list[str]) -> list[str]:
     """Share a spec with other policy users (they can then read and edit it)."""
-    if not usernames:
-        raise ValidationFailed.one("usernames", "give at least one username")
-    found = {u.username: u for u in User.objects.filter(username__in=usernames).prefetch_related("groups")}
-    errors = []
-    for i, name in enumerate(usernames):
-        if name not in found:
-            errors.append({"field": f"usernames[{i}]", "message": f"no user named {name!r}"})
-        elif not roles.has_role(found[name], roles.POLICY):
-            errors.append({"field": f"usernames[{i}]", "message": f"{name!r} does not have the policy role"})
-    if errors:
-        raise ValidationFailed(errors)
-    spec.editors.add(*found.values())
+    spec.editors.add(*users_with_role(usernames=usernames, role=roles.POLICY))
     latest = spec.versions.order_by("-number").first()
     _record(version=latest, user=user, action="spec.share", summary=f"Shared with {', '.join(usernames)}")
     return sorted(spec.editors.values_list("username", flat=True))
