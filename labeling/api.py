@@ -20,11 +20,10 @@ from taxonomy import selectors as spec_selectors
 from taxonomy.models import SpecVersion
 
 from . import selectors, services
-from .imports import detect_format
+from .imports import MAX_FILE_BYTES, decode_file, detect_format
 from .models import Assignment, Campaign, ExportSnapshot, Judgment
 
 IsAnyRole = role_permission("rater", "policy", "admin")
-MAX_IMPORT_BYTES = 200 * 1024 * 1024
 
 
 class RawTextParser(BaseParser):
@@ -33,13 +32,7 @@ class RawTextParser(BaseParser):
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        raw = stream.read(MAX_IMPORT_BYTES + 1)
-        if len(raw) > MAX_IMPORT_BYTES:
-            raise ValidationFailed.one("body", "the file is larger than 200 MiB; split it")
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationFailed.one("body", "the file is not UTF-8 text") from None
+        return decode_file(stream.read(MAX_FILE_BYTES + 1), field="body")
 
 
 def campaign_out(campaign: Campaign, *, progress: bool = False) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from specloop.errors import ValidationFailed
 
 FORMATS = ("jsonl", "hh", "csv")
+MAX_FILE_BYTES = 200 * 1024 * 1024  # one import; a larger file is split by the user
 MAX_PROMPT_CHARS = 100_000
 MAX_RESPONSE_CHARS = 100_000
 
@@ -35,6 +36,16 @@ class ParsedItem:
             h.update(b"\x00")
             h.update(response["text"].encode())
         return h.hexdigest()
+
+
+def decode_file(raw: bytes, *, field: str) -> str:
+    """An item file's bytes as text (UTF-8, a BOM allowed), or an error naming ``field``."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValidationFailed.one(field, f"the file is {len(raw) // 2**20} MiB; the limit is 200 MiB: split it")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed.one(field, f"the file is not UTF-8 text (byte {exc.start})") from None
 
 
 def _fail(line: int, message: str) -> ValidationFailed:

@@ -8,9 +8,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import combinations
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model

@@ -27,10 +27,9 @@ from .forms import (
     ItemImportForm,
     RatersAddForm,
 )
-from .imports import detect_format
+from .imports import MAX_FILE_BYTES, decode_file, detect_format
 from .models import Campaign
 
-MAX_IMPORT_BYTES = 200 * 1024 * 1024  # the same limit as the import API
 QUEUE_PAGE = 20  # disputed tasks shown before "show all"
 ALPHA_GOOD, ALPHA_TENTATIVE = 0.8, 0.667  # Krippendorff's usual thresholds
 DIRECTION_LABELS = {-2: "X ≫", -1: "X >", 0: "=", 1: "Y >", 2: "Y ≫"}
@@ -148,12 +147,9 @@ def raters_add_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 def _read_items(upload) -> str:
-    if upload.size > MAX_IMPORT_BYTES:
+    if upload.size > MAX_FILE_BYTES:  # refused before reading it into memory
         raise ValidationFailed.one("file", f"the file is {upload.size // 2**20} MiB; the limit is 200 MiB: split it")
-    try:
-        return b"".join(upload.chunks()).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed.one("file", f"the file is not UTF-8 text (byte {exc.start})") from None
+    return decode_file(b"".join(upload.chunks()), field="file")
 
 
 @role_required(ADMIN)

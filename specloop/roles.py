@@ -20,14 +20,9 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
     """The user's roles, read once per request object and kept on it."""
     if not user.is_authenticated:
         return frozenset()
-    cached = getattr(user, "_specloop_roles", None)
-    if cached is None:
-        names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        if user.is_superuser:
-            names.add(ADMIN)
-        cached = frozenset(names)
-        user._specloop_roles = cached
-    return cached
+    if getattr(user, "_specloop_roles", None) is None:
+        remember_roles(user, user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+    return user._specloop_roles
 
 
 def remember_roles(user, names) -> None:

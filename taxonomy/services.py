@@ -4,7 +4,6 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -15,8 +14,6 @@ from specloop.selectors import users_with_role
 
 from .document import diff_documents, empty_document, normalize_document
 from .models import Spec, SpecChange, SpecVersion
-
-User = get_user_model()
 
 
 def _record(*, version: SpecVersion, user, action: str, summary: str, detail: dict | None = None) -> SpecChange:
@@ -226,8 +223,9 @@ def example_move(*, version: SpecVersion, user, key: str, index: int, direction:
         raise ValidationFailed.one("direction", "must be 'up' or 'down'")
 
     def edit(doc: dict[str, Any]) -> None:
-        examples = _find(doc, key).get("examples", [])
-        _example_at(_find(doc, key), index)
+        category = _find(doc, key)
+        _example_at(category, index)
+        examples = category["examples"]
         target = index - 1 if direction == "up" else index + 1
         if 0 <= target < len(examples):
             examples[index], examples[target] = examples[target], examples[index]
