@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
@@ -26,9 +25,6 @@ from . import selectors
 from .exports import AGGREGATIONS, ExportFilters, pair_rows, write_snapshot
 from .imports import ParsedItem, parse_items
 from .models import Adjudication, Assignment, Campaign, ExportSnapshot, Item, Judgment, Task
-
-User = get_user_model()
-
 
 # --- campaigns -------------------------------------------------------------------------------------
 
@@ -202,7 +198,7 @@ def _candidates(campaign: Campaign, rater, *, gold: bool):
     if not gold:
         qs = qs.alias(load=F("n_judgments") + F("n_open")).filter(load__lt=campaign.overlap)
         return qs.order_by("n_judgments", "-weight", "id")
-    return qs.order_by("?") if connection.vendor == "sqlite" else qs.order_by("id")
+    return qs.order_by("id")  # as _CANDIDATE_GOLD does on PostgreSQL
 
 
 def _candidate(campaign: Campaign, rater, *, gold: bool) -> Task | None:
