@@ -321,3 +321,30 @@ class ExportPairsApi(APIView):
                                 filename=f"export-{export.pk}-pairs.jsonl")
         response["X-Content-SHA256"] = export.sha256
         return response
+
+
+class ExportImportApi(APIView):
+    """Bring your own pairs: a TRL or HH-RLHF JSONL body becomes a read-only snapshot."""
+
+    permission_classes = [IsAdmin]
+    parser_classes = [RawTextParser]
+
+    @extend_schema(summary="Import an existing preference dataset as a read-only snapshot",
+                   parameters=[OpenApiParameter("format", str, enum=["trl", "hh"], required=True),
+                               OpenApiParameter("name", str)],
+                   request={"application/x-ndjson": OpenApiTypes.STR}, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        from .pair_imports import export_snapshot_import
+
+        export = export_snapshot_import(user=request.user, text=request.data, fmt=request.query_params.get("format", ""),
+                                        name=request.query_params.get("name", ""))
+        return Response(export_out(export), status=201)
+
+
+class ExportListApi(APIView):
+    permission_classes = [IsPolicyOrAdmin]
+
+    @extend_schema(summary="Every export snapshot you can use (campaign exports and imported datasets)",
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        return Response([export_out(e) for e in selectors.export_list(user=request.user)[:1000]])

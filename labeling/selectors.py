@@ -116,7 +116,10 @@ def export_list(*, user, campaign: Campaign | None = None) -> QuerySet[ExportSna
         qs = qs.filter(campaign=campaign)
     if roles.has_role(user, roles.ADMIN):
         return qs
-    return qs.filter(campaign__in=campaign_list(user=user))
+    visible = Q(campaign__in=campaign_list(user=user))
+    if roles.has_role(user, roles.POLICY):
+        visible |= Q(source=ExportSnapshot.IMPORTED)  # imported datasets are shared with the policy team
+    return qs.filter(visible)
 
 
 def export_get(*, user, export_id: Any) -> ExportSnapshot:

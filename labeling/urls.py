@@ -15,6 +15,8 @@ api_urlpatterns = [
     path("judgments/", api.JudgmentListApi.as_view(), name="api-judgment-list"),
     path("judgments/<int:judgment_id>/", api.JudgmentDetailApi.as_view(), name="api-judgment-detail"),
     path("tasks/<int:task_id>/adjudication/", api.AdjudicationApi.as_view(), name="api-adjudication"),
+    path("exports/", api.ExportListApi.as_view(), name="api-export-list"),
+    path("exports/import/", api.ExportImportApi.as_view(), name="api-export-import"),
     path("exports/<int:export_id>/", api.ExportDetailApi.as_view(), name="api-export-detail"),
     path("exports/<int:export_id>/pairs.jsonl", api.ExportPairsApi.as_view(), name="api-export-pairs"),
 ]

@@ -214,10 +214,34 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "training.tasks.training_job_run_task": {"queue": "gpu"},
+    "training.tasks.training_jobs_reap_task": {"queue": "default"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message whose worker died is redelivered after this long (seconds); the job itself is failed sooner
+# by the heartbeat check, so a redelivery finds it finished and does nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
+
+# Training jobs. A running job's worker writes a heartbeat every TRAINING_HEARTBEAT_SECONDS; a job
+# whose last heartbeat is older than TRAINING_HEARTBEAT_TIMEOUT_SECONDS is failed by the periodic check
+# (celery beat, every TRAINING_REAP_SECONDS) and whenever jobs are read.
+TRAINING_HEARTBEAT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_SECONDS", "10"))
+TRAINING_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", "120"))
+TRAINING_REAP_SECONDS = float(os.environ.get("TRAINING_REAP_SECONDS", "60"))
+# Without a broker, jobs run in-process: in a background thread (pages stay live) or, with "sync",
+# inside the request that launched them (management commands, tests).
+TRAINING_INPROCESS = os.environ.get("TRAINING_INPROCESS", "thread")
+# Model backbones fetched once (offline afterwards): see `make models`.
+# Where the score and guard endpoints run models: auto picks CUDA when the web process has one.
+SCORING_DEVICE = os.environ.get("SCORING_DEVICE", "cpu")
+MODELS_DIR = Path(os.environ.get("SPECLOOP_MODELS_DIR", VAR_DIR / "models"))
+CELERY_BEAT_SCHEDULE = {
+    "training-jobs-reap": {"task": "training.tasks.training_jobs_reap_task", "schedule": TRAINING_REAP_SECONDS},
+}
 
 # Abandoned assignments are swept back into the pool at most this often (seconds, per campaign and process).
 LABELING_EXPIRY_SWEEP_SECONDS = int(os.environ.get("LABELING_EXPIRY_SWEEP_SECONDS", "5"))

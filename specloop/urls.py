@@ -4,7 +4,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labeling.urls import api_urlpatterns as labeling_api
+from rewardmodels.urls import api_urlpatterns as rewardmodels_api
 from taxonomy.urls import api_urlpatterns as taxonomy_api
+from training.urls import api_urlpatterns as training_api
 
 from . import views
 
@@ -18,6 +20,8 @@ urlpatterns = [
     path("", include("labeling.page_urls")),
     path("api/v1/", include(taxonomy_api)),
     path("api/v1/", include(labeling_api)),
+    path("api/v1/", include(training_api)),
+    path("api/v1/", include(rewardmodels_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,117 @@
+"""REST API for training jobs (SPEC section 6): launch, list, detail with metric series, logs, cancel."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from specloop.errors import ValidationFailed
+from specloop.roles import IsAdmin, IsPolicyOrAdmin
+
+from . import selectors, services
+from .models import JobLog, TrainingJob
+
+
+def job_out(job: TrainingJob, *, full: bool = False) -> dict[str, Any]:
+    reward_model = getattr(job, "reward_model", None) if job.status == TrainingJob.SUCCEEDED else None
+    out = {
+        "id": job.pk, "name": job.name, "kind": job.kind, "status": job.status,
+        "progress": round(job.progress, 4), "eta_seconds": job.eta_seconds,
+        "exports": sorted(e.pk for e in job.exports.all()),
+        "reward_model": reward_model.pk if reward_model else None,
+        "error": job.error, "cancel_requested": job.cancel_requested, "steps": job.steps,
+        "worker_host": job.worker_host, "device": job.device,
+        "created_by": job.created_by.username, "created_at": job.created_at, "started_at": job.started_at,
+        "heartbeat_at": job.heartbeat_at, "finished_at": job.finished_at, "seconds": job.seconds,
+    }
+    if full:
+        out.update({
+            "config": job.config, "attempts": job.attempts, "versions": job.versions, "artifacts": job.artifacts,
+            "metrics": {"final": job.final_metrics, "series": selectors.job_metric_series(job=job)},
+        })
+    return out
+
+
+def log_out(line: JobLog) -> dict[str, Any]:
+    return {"id": line.pk, "at": line.created_at, "level": line.level, "message": line.message}
+
+
+JobCreateSerializer = inline_serializer("TrainingJobCreate", {
+    "kind": serializers.ChoiceField([k for k, _ in TrainingJob.KIND_CHOICES]),
+    "export": serializers.IntegerField(required=False, help_text="one export snapshot id"),
+    "exports": serializers.ListField(child=serializers.IntegerField(), required=False,
+                                     help_text="several snapshots, trained together"),
+    "config": serializers.DictField(required=False, help_text=(
+        "backbone, max_length, batch_size, epochs, learning_rate, seed, eval_fraction, use_margin, "
+        "center_rewards, sign_weight, grad_accum, max_steps, eval_every, device, bf16, max_pairs")),
+    "name": serializers.CharField(required=False),
+})
+
+
+class TrainingJobListCreateApi(APIView):
+    def get_permissions(self):
+        return [IsAdmin()] if self.request.method == "POST" else [IsPolicyOrAdmin()]
+
+    @extend_schema(summary="Training jobs, newest first",
+                   parameters=[OpenApiParameter("status", str), OpenApiParameter("kind", str)],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        services.training_jobs_reap()
+        jobs = selectors.job_list(user=request.user).prefetch_related("exports")
+        for field in ("status", "kind"):
+            if value := request.query_params.get(field):
+                jobs = jobs.filter(**{field: value})
+        return Response([job_out(j) for j in jobs[:500]])
+
+    @extend_schema(summary="Launch a training job on the gpu queue", request=JobCreateSerializer,
+                   responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        data = request.data
+        if not isinstance(data, dict):
+            raise ValidationFailed.one("body", "send a JSON object: {\"kind\", \"export\" or \"exports\", \"config\"}")
+        unknown = sorted(set(data) - {"kind", "export", "exports", "config", "name"})
+        if unknown:
+            raise ValidationFailed([{"field": k, "message": "unknown field; allowed: kind, export, exports, config, name"}
+                                    for k in unknown])
+        if "export" in data and "exports" in data:
+            raise ValidationFailed.one("exports", "send either \"export\" or \"exports\", not both")
+        job = services.training_job_create(
+            user=request.user, kind=data.get("kind"), export_ids=data.get("exports", data.get("export")),
+            config=data.get("config"), name=data.get("name", ""))
+        job.refresh_from_db()
+        return Response(job_out(job, full=True), status=201)
+
+
+class TrainingJobDetailApi(APIView):
+    permission_classes = [IsPolicyOrAdmin]
+
+    @extend_schema(summary="A job: status, progress, metric series, artifacts, model", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, job_id: int) -> Response:
+        services.training_jobs_reap()
+        return Response(job_out(selectors.job_get(user=request.user, job_id=job_id), full=True))
+
+
+class TrainingJobLogsApi(APIView):
+    permission_classes = [IsPolicyOrAdmin]
+
+    @extend_schema(summary="Log lines (the tail, or those after ?after=ID)",
+                   parameters=[OpenApiParameter("after", int)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, job_id: int) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        after = request.query_params.get("after", "0")
+        if not after.isdigit():
+            raise ValidationFailed.one("after", "must be a log line id (a whole number)")
+        return Response([log_out(line) for line in selectors.job_logs(job=job, after=int(after))])
+
+
+class TrainingJobCancelApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(summary="Cancel a queued or running job", request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request, job_id: int) -> Response:
+        job = services.training_job_cancel(job=selectors.job_get(user=request.user, job_id=job_id), user=request.user)
+        return Response(job_out(job))
