@@ -18,6 +18,7 @@ def _test_settings(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.LABELING_EXPIRY_SWEEP_SECONDS = 0  # sweep on every next-task so expiry tests need no waiting
+    settings.TRAINING_INPROCESS = "sync"  # without a worker, a launched job runs inside the launching call
 
 
 class Actors:

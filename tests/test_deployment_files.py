@@ -475,3 +475,14 @@ def test_deployment_guide_covers_setup_scaling_logs_and_the_first_admin():
         "docker compose run --rm web python manage.py add_user NAME --role admin",
     ):
         assert needle in guide, needle
+
+
+def test_one_beat_service_schedules_the_lost_worker_check_onto_a_consumed_queue(services):
+    beat = services["beat"]
+    assert command_args(beat)[:4] == ["celery", "-A", "specloop", "beat"]
+    assert beat.get("deploy", {}).get("replicas", 1) == 1
+    source = SETTINGS_FILE.read_text()
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.Assign)
+                and any(getattr(t, "id", None) == "CELERY_BEAT_SCHEDULE" for t in n.targets))
+    assert '"task": "training.tasks.training_jobs_reap_task"' in ast.get_source_segment(source, node)
+    assert settings_literal("CELERY_TASK_ROUTES")["training.tasks.training_jobs_reap_task"]["queue"] == "default"

