@@ -1,0 +1,115 @@
+"""Training configuration: one dataclass, every default explained, and a validator that reports every bad field."""
+
+import dataclasses
+from dataclasses import dataclass
+
+DEFAULT_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
+KINDS = ("reward", "cost")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    kind: str = "reward"          # "reward" (helpfulness, Bradley–Terry) or "cost" (Safe RLHF cost model)
+    backbone: str = DEFAULT_BACKBONE  # HF id or local folder; the default MiniLM is fetched from PyPI (MODELS.md)
+    max_length: int = 256         # tokens per (prompt, reply) sequence; the prompt is cut from the left to fit
+    batch_size: int = 16          # pairs per micro-batch (2× sequences in the forward pass)
+    epochs: int = 1               # passes over the training pairs
+    learning_rate: float = 2e-5   # AdamW peak learning rate (usual for fine-tuning small BERTs)
+    weight_decay: float = 0.0     # AdamW decoupled weight decay, not applied to biases and LayerNorm
+    warmup_ratio: float = 0.05    # share of the optimizer steps spent warming the learning rate up linearly
+    seed: int = 0                 # seeds the split, the shuffling, the new head's init and dropout
+    eval_fraction: float = 0.1    # seeded held-out split (at least one pair each side when there are two or more)
+    use_margin: bool = False      # BT loss -log σ(r_c - r_r - margin) with the export's "margin"
+    center_rewards: float = 0.0   # coefficient of the reward-centering term (TRL's center_rewards_coefficient)
+    sign_weight: float = 1.0      # cost model only: weight of the per-reply sign terms
+    grad_accum: int = 1           # micro-batches per optimizer step
+    max_steps: int = 0            # optimizer steps cap; 0 = no cap
+    eval_every: int = 0           # optimizer steps between evaluations; 0 = at the end of each epoch only
+    device: str = "auto"          # auto (CUDA when present) | cpu | cuda
+    bf16: bool = True             # autocast bf16 where the device supports it (CUDA)
+    max_pairs: int = 0            # use at most this many pairs (seeded sample before the split); 0 = all
+    max_grad_norm: float = 1.0    # gradient clipping by global norm (the transformers Trainer default)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class ConfigError(ValueError):
+    """A config that cannot train; ``errors`` lists every problem as {"field", "message"}."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+# field → (lowest allowed, highest allowed or None, lowest is exclusive)
+_RANGES = {
+    "max_length": (8, 8192, False),
+    "batch_size": (1, None, False),
+    "epochs": (1, None, False),
+    "learning_rate": (0.0, 1.0, True),
+    "weight_decay": (0.0, None, False),
+    "warmup_ratio": (0.0, 1.0, False),
+    "seed": (0, None, False),
+    "eval_fraction": (0.0, 0.9, False),
+    "center_rewards": (0.0, None, False),
+    "sign_weight": (0.0, None, False),
+    "grad_accum": (1, None, False),
+    "max_steps": (0, None, False),
+    "eval_every": (0, None, False),
+    "max_pairs": (0, None, False),
+    "max_grad_norm": (0.0, None, True),
+}
+
+
+def _type_error(name: str, value, expected: type) -> str | None:
+    # bool is an int in Python: refuse it where a number is meant, and refuse numbers where a bool is.
+    if expected is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(value, bool):
+        return f"must be a {'number' if expected is float else 'whole number'}, not a boolean"
+    if expected is int:
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            return None
+        return "must be a whole number"
+    if expected is float:
+        return None if isinstance(value, (int, float)) else "must be a number"
+    if expected is str:
+        return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+    return None
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Build a TrainConfig from plain data (e.g. a job's JSON); ConfigError names every unknown key and bad value."""
+    if not isinstance(data, dict):
+        raise ConfigError([{"field": "config", "message": "must be an object"}])
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    errors, values = [], {}
+    for key in data:
+        if key not in fields:
+            errors.append({"field": str(key), "message": f"unknown setting (known: {', '.join(fields)})"})
+    for name, field in fields.items():
+        if name not in data:
+            continue
+        value, expected = data[name], field.type if isinstance(field.type, type) else eval(field.type)  # noqa: S307
+        problem = _type_error(name, value, expected)
+        if problem is None:
+            value = expected(value)
+            if name == "kind" and value not in KINDS:
+                problem = f"must be one of {', '.join(KINDS)}"
+            elif name == "device" and value not in DEVICES:
+                problem = f"must be one of {', '.join(DEVICES)}"
+            elif name in _RANGES:
+                low, high, exclusive = _RANGES[name]
+                if (value <= low) if exclusive else (value < low):
+                    problem = f"must be {'>' if exclusive else '≥'} {low}"
+                elif high is not None and value > high:
+                    problem = f"must be ≤ {high}"
+        if problem:
+            errors.append({"field": name, "message": problem})
+        else:
+            values[name] = value
+    if errors:
+        raise ConfigError(errors)
+    return TrainConfig(**values)
