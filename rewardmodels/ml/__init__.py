@@ -12,7 +12,7 @@ from .backbones import build_tiny_backbone, fetch_default_backbone, resolve_back
 from .config import DEFAULT_BACKBONE, ConfigError, TrainConfig, config_from_dict
 
 _LAZY = {
-    "train": "train", "TrainHooks": "train", "TrainResult": "train",
+    "train": "trainer", "TrainHooks": "trainer", "TrainResult": "trainer",
     "load_scorer": "scoring", "Scorer": "scoring",
     "bradley_terry_loss": "losses", "cost_loss": "losses",
 }
