@@ -1,0 +1,70 @@
+"""The export snapshots page: every snapshot a user can train on (campaign exports and imported datasets),
+and the admin's "import pairs" form (TRL or HH-RLHF JSON lines → a read-only snapshot)."""
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from specloop.errors import ValidationFailed
+from specloop.roles import ADMIN, POLICY, role_required, user_roles
+
+from . import selectors
+from .imports import MAX_FILE_BYTES, decode_file
+from .pair_imports import export_snapshot_import
+
+PAGE_LIMIT = 1000
+
+
+class PairImportForm(forms.Form):
+    file = forms.FileField(label="Pairs file", error_messages={"required": "Choose a JSON-lines file of pairs to upload."})
+    format = forms.ChoiceField(choices=[("trl", "TRL: prompt / chosen / rejected"),
+                                        ("hh", "HH-RLHF: chosen / rejected dialogues")], initial="trl")
+    name = forms.CharField(max_length=200, required=False, help_text="Shown wherever the snapshot is picked.")
+
+
+def _context(request: HttpRequest, **extra) -> dict:
+    is_admin = ADMIN in user_roles(request.user)
+    return {"exports": selectors.export_list(user=request.user)[:PAGE_LIMIT], "page_limit": PAGE_LIMIT,
+            "can_import": is_admin, "form": extra.pop("form", PairImportForm() if is_admin else None), **extra}
+
+
+@role_required(POLICY, ADMIN)
+def export_list_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "labeling/exports.html", _context(request))
+
+
+def _import(request: HttpRequest, form: PairImportForm):
+    """The new snapshot, or None with the reason on the form (a bad line names its number)."""
+    if not form.is_valid():
+        return None
+    upload = form.cleaned_data["file"]
+    try:
+        if upload.size > MAX_FILE_BYTES:  # refused before reading it into memory
+            raise ValidationFailed.one("file", f"the file is {upload.size // 2**20} MiB; the limit is 200 MiB: split it")
+        text = decode_file(b"".join(upload.chunks()), field="file")
+        return export_snapshot_import(user=request.user, text=text, fmt=form.cleaned_data["format"],
+                                      name=form.cleaned_data["name"] or upload.name)
+    except ValidationFailed as error:
+        form.add_error("file" if error.errors[0]["field"] in ("file", "body") or "line" in error.detail else None,
+                       error.message)
+        return None
+
+
+@role_required(ADMIN)
+@require_POST
+def export_import_view(request: HttpRequest) -> HttpResponse:
+    form = PairImportForm(request.POST, request.FILES)
+    export = _import(request, form)
+    if export is None:
+        template = "labeling/exports.html#import-card" if request.htmx else "labeling/exports.html"
+        return render(request, template, _context(request, form=form), status=400)
+    message = f"Imported “{export.name}”: {export.n_pairs} pairs as snapshot #{export.pk}."
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect("exports:list")
+    context = _context(request, message=message, fresh=export.pk)
+    response = render(request, "labeling/exports.html#import-card", context)
+    response.write(render(request, "labeling/exports.html#exports-card", {**context, "oob": True}).content)
+    return response

@@ -1,0 +1,235 @@
+"""Training pages: the job list, the launch form, the live job page (htmx polling), cancel, and compare.
+
+Admins and the policy team read them (raters 403); launching and cancelling need admin. A job the user
+cannot see is a 404 through the selectors.
+"""
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from labeling import selectors as labeling_selectors
+from specloop.errors import ValidationFailed
+from specloop.roles import ADMIN, POLICY, role_required, user_roles
+
+from . import page_selectors, selectors, services
+from .forms import JobLaunchForm, kind_defaults
+from .models import TrainingJob
+
+PAGE_SIZE = 50
+POLL_SECONDS = 2
+MAX_COMPARE = 8
+STATUS_LABELS = {s: s for s, _ in TrainingJob.STATUS_CHOICES}
+KIND_LABELS = dict(TrainingJob.KIND_CHOICES)
+
+
+# --- small formatting helpers (also used by the model pages) ------------------------------------------
+
+
+def duration_label(seconds: float | None) -> str:
+    """1 h 02 min, 3 min 20 s, 12 s; empty when unknown."""
+    if seconds is None:
+        return ""
+    seconds = max(0, int(round(seconds)))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def number(value: Any) -> float | None:
+    """A metric value when it is a number (metrics dicts come from the ml package: tolerate anything)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def percent(value: Any) -> str:
+    value = number(value)
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
+def _is_admin(request: HttpRequest) -> bool:
+    return ADMIN in user_roles(request.user)
+
+
+def _job_row(job: TrainingJob) -> dict[str, Any]:
+    return {
+        "job": job,
+        "exports": list(job.exports.all()),
+        "duration": duration_label(job.seconds),
+        "accuracy": percent((job.final_metrics or {}).get("accuracy")),
+        "progress_pct": round(100 * job.progress),
+    }
+
+
+# --- list --------------------------------------------------------------------------------------------
+
+
+@role_required(POLICY, ADMIN)
+def job_list_view(request: HttpRequest) -> HttpResponse:
+    services.training_jobs_reap()
+    status = request.GET.get("status", "")
+    kind = request.GET.get("kind", "")
+    status = status if status in STATUS_LABELS else ""
+    kind = kind if kind in KIND_LABELS else ""
+    jobs = page_selectors.job_list_filtered(user=request.user, status=status, kind=kind)
+    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page, "rows": [_job_row(j) for j in page], "status": status, "kind": kind,
+        "status_choices": list(STATUS_LABELS), "kind_choices": TrainingJob.KIND_CHOICES,
+        "can_launch": _is_admin(request), "filtered": bool(status or kind),
+    }
+    return render(request, "training/job_list.html#job-table" if request.htmx else "training/job_list.html", context)
+
+
+# --- launch ------------------------------------------------------------------------------------------
+
+
+@role_required(ADMIN)
+@require_http_methods(["GET", "POST"])
+def job_new_view(request: HttpRequest) -> HttpResponse:
+    exports = list(labeling_selectors.export_list(user=request.user)[:500])
+    initial = {"exports": [int(i) for i in request.GET.getlist("exports") if i.isdigit()]}
+    if request.GET.get("kind") in services.ML_KINDS:
+        initial["kind"] = request.GET["kind"]
+    form = JobLaunchForm(request.POST or None, exports=exports, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.training_job_create(user=request.user, **form.service_kwargs())
+        except ValidationFailed as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Job {job.pk} queued: it starts when a worker is free.")
+            return redirect("training:detail", job.pk)
+    picked = set(form["exports"].value() or [])
+    return render(request, "training/job_new.html", {
+        "form": form, "exports": exports, "picked": {str(p) for p in picked},
+        "defaults": kind_defaults(), "runnable": list(services.ML_KINDS),
+    }, status=400 if form.errors else 200)
+
+
+# --- the live job page -------------------------------------------------------------------------------
+
+
+def _cursor(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
+def _live_context(job: TrainingJob, *, metrics_after: int, logs_after: int, full: bool) -> dict[str, Any]:
+    """What the polled fragment shows, plus the metric points and log lines after the page's cursors."""
+    series, metrics_last = page_selectors.job_metric_points_after(job=job, after=metrics_after)
+    logs = selectors.job_logs(job=job, after=logs_after)
+    started, created = job.started_at, job.created_at
+    return {
+        "job": job,
+        "model": getattr(job, "reward_model", None) if job.status == TrainingJob.SUCCEEDED else None,
+        "live": not job.is_finished,
+        "poll_seconds": POLL_SECONDS,
+        "progress_pct": round(100 * job.progress, 1),
+        "eta": duration_label(job.eta_seconds),
+        "duration": duration_label(job.seconds),
+        "waited": duration_label((started - created).total_seconds()) if started else "",
+        "final_metrics": _metric_rows(job.final_metrics),
+        "series": series,
+        "new_series": series if not full and series else None,
+        "metrics_after": metrics_last,
+        "logs": logs,
+        "logs_after": logs[-1].pk if logs else logs_after,
+    }
+
+
+def _metric_rows(metrics: Any) -> list[dict[str, Any]]:
+    """Scalar held-out metrics as rows; nested ones by their scalar leaves (calibration.ece)."""
+    rows = []
+    if not isinstance(metrics, dict):
+        return rows
+    for key, value in metrics.items():
+        if number(value) is not None:
+            rows.append({"key": key, "value": number(value)})
+        elif isinstance(value, dict) and key != "per_category":
+            rows.extend({"key": f"{key}.{k}", "value": number(v)} for k, v in value.items() if number(v) is not None)
+    return rows
+
+
+@role_required(POLICY, ADMIN)
+def job_detail_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    services.training_jobs_reap()
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    can_cancel = _is_admin(request)
+    if request.htmx:  # the page's poll: the live fragment, new log lines and metric points after its cursors
+        context = _live_context(job, metrics_after=_cursor(request.GET.get("metrics_after")),
+                                logs_after=_cursor(request.GET.get("logs_after")), full=False)
+        return render(request, "training/job_detail.html#job-live", {**context, "can_cancel": can_cancel,
+                                                                     "append": True})
+    context = _live_context(job, metrics_after=0, logs_after=0, full=True)
+    return render(request, "training/job_detail.html", {
+        **context, "can_cancel": can_cancel, "exports": page_selectors.job_exports(job=job),
+        "config_rows": sorted((job.config or {}).items()),
+        "chart_data": {"series": context["series"], "live": context["live"]},
+    })
+
+
+@role_required(ADMIN)
+@require_POST
+def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = services.training_job_cancel(job=selectors.job_get(user=request.user, job_id=job_id), user=request.user)
+    if not request.htmx:
+        messages.success(request, f"Job {job.pk}: {'cancelled' if job.is_finished else 'cancel requested'}.")
+        return redirect("training:detail", job.pk)
+    context = _live_context(job, metrics_after=_cursor(request.POST.get("metrics_after")),
+                            logs_after=_cursor(request.POST.get("logs_after")), full=False)
+    return render(request, "training/job_detail.html#job-live", {**context, "can_cancel": True, "append": True})
+
+
+# --- compare -----------------------------------------------------------------------------------------
+
+
+def _same(values: list[Any]) -> bool:
+    return len({json.dumps(v, sort_keys=True, default=str) for v in values}) <= 1
+
+
+def _best(key: str, values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    if len(set(present)) < 2:  # nothing to pick between
+        return None
+    if "acc" in key:
+        return max(present)
+    if "loss" in key or "ece" in key:
+        return min(present)
+    return None
+
+
+@role_required(POLICY, ADMIN)
+def job_compare_view(request: HttpRequest) -> HttpResponse:
+    ids = list(dict.fromkeys(request.GET.getlist("jobs")))
+    if len(ids) < 2 or not all(i.isdigit() for i in ids):
+        raise ValidationFailed.one("jobs", "tick two or more jobs in the list to compare them")
+    if len(ids) > MAX_COMPARE:
+        raise ValidationFailed.one("jobs", f"compare at most {MAX_COMPARE} jobs at a time")
+    found = {j.pk: j for j in selectors.job_list(user=request.user).filter(pk__in=ids)}
+    if len(found) != len(ids):
+        raise Http404("No such training job.")
+    jobs = [found[int(i)] for i in ids]
+    series = page_selectors.job_metric_series_many(jobs=jobs)
+    keys = sorted({k for j in jobs for k in (j.config or {})})
+    config_rows = []
+    for key in keys:
+        values = [(j.config or {}).get(key, "—") for j in jobs]
+        config_rows.append({"key": key, "values": values, "differs": not _same(values)})
+    metric_rows = []
+    per_job = [{r["key"]: r["value"] for r in _metric_rows(j.final_metrics)} for j in jobs]
+    for key in sorted({k for m in per_job for k in m}):
+        values = [m.get(key) for m in per_job]
+        best = _best(key, values)
+        metric_rows.append({"key": key, "cells": [{"value": v, "best": v is not None and v == best} for v in values]})
+    chart_data = {"jobs": [{"id": j.pk, "label": f"#{j.pk} {j.name}".strip(), "series": series[j.pk]} for j in jobs]}
+    return render(request, "training/job_compare.html", {
+        "jobs": jobs, "config_rows": config_rows, "n_differ": sum(r["differs"] for r in config_rows),
+        "metric_rows": metric_rows, "chart_data": chart_data,
+        "durations": [duration_label(j.seconds) for j in jobs],
+    })
