@@ -28,6 +28,7 @@ def user_upsert(*, username: str, role_names: list[str], password: str | None = 
     user.is_staff = roles.ADMIN in role_names
     user.save()
     user.groups.remove(*Group.objects.filter(name__in=roles.ROLES))
-    user.groups.add(*Group.objects.filter(name__in=role_names))
+    # The role groups come with the first migration; get_or_create also covers a database emptied since.
+    user.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in role_names))
     token, _ = Token.objects.get_or_create(user=user)
     return user, token.key, created

@@ -76,3 +76,11 @@ def document() -> dict:
 
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """A tiny random-weight BERT and its tokenizer, built in-process once per session (no download)."""
+    from rewardmodels import ml
+
+    return str(ml.build_tiny_backbone(tmp_path_factory.mktemp("tiny-backbone")))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -179,6 +179,12 @@ class _Reporter:
         return self._stop
 
 
+def _drop_broken_connection() -> None:
+    """After a database error: reconnect on the next query if the connection is gone, keep it otherwise."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
 class _Heartbeat(threading.Thread):
     """Beats while the job runs, also through long steps and model loading that report no progress."""
 
@@ -195,7 +201,7 @@ class _Heartbeat(threading.Thread):
                     TrainingJob.objects.filter(pk=self.job_id, status=TrainingJob.RUNNING).update(
                         heartbeat_at=timezone.now())
                 except TRANSIENT_ERRORS:
-                    close_old_connections()
+                    _drop_broken_connection()
         finally:
             connection.close()
 
@@ -227,7 +233,7 @@ def training_job_run(*, job_id: int, host: str | None = None) -> str:
         return _train(job, host)
     except TRANSIENT_ERRORS:
         # The database or broker went away mid-job: back to queued for the task's retry, unless tried enough.
-        close_old_connections()
+        _drop_broken_connection()
         if job.attempts >= MAX_ATTEMPTS:
             _finish(job_id, TrainingJob.FAILED, error="gave up after repeated database or broker errors")
             return TrainingJob.FAILED

@@ -17,18 +17,11 @@ def run_demo_setup(*args: str) -> str:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def tiny_backbone_dir(tmp_path_factory) -> str:
-    from rewardmodels import ml
-
-    return str(ml.build_tiny_backbone(tmp_path_factory.mktemp("demo-backbone")))
-
-
 @pytest.mark.django_db(transaction=True)  # the demo trains in a second thread, on its own connection
 def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_working_logins(
-        client, tmp_path, settings, tiny_backbone_dir):
+        client, tmp_path, settings, tiny_model_dir):
     settings.MEDIA_ROOT = tmp_path
-    output = run_demo_setup("--backbone", tiny_backbone_dir)
+    output = run_demo_setup("--backbone", tiny_model_dir)
     spec = Spec.objects.get()
     assert [(v.number, v.status) for v in SpecVersion.objects.filter(spec=spec)] == [(1, "published"), (2, "draft")]
     assert authenticate(username="policy", password="policy-demo-pass") is not None

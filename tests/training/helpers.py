@@ -2,7 +2,6 @@
 
 import json
 import random
-from pathlib import Path
 
 from labeling.pair_imports import export_snapshot_import
 
@@ -25,12 +24,6 @@ def pair_lines(n: int = 48, *, seed: int = 0) -> str:
 
 def learnable_snapshot(user, n: int = 48, *, seed: int = 0, name: str = "synthetic pairs"):
     return export_snapshot_import(user=user, text=pair_lines(n, seed=seed), fmt="trl", name=name)
-
-
-def tiny_backbone(folder: Path) -> str:
-    from rewardmodels import ml
-
-    return str(ml.build_tiny_backbone(folder))
 
 
 def tiny_config(backbone: str, **overrides) -> dict:

@@ -1,0 +1,81 @@
+"""The registry over REST: provenance, per-object visibility, and batch scoring with a model loaded once."""
+
+import pytest
+
+from labeling.models import ExportSnapshot
+from rewardmodels import services
+from training import services as training_services
+from training.models import TrainingJob
+from tests.training.helpers import learnable_snapshot, tiny_config
+
+pytestmark = pytest.mark.django_db(transaction=True)  # jobs are handed over after the commit
+
+
+@pytest.fixture
+def trained(actors, settings, tmp_path, tiny_model_dir):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    export = learnable_snapshot(actors.admin)
+    job = training_services.training_job_create(user=actors.admin, kind="reward_model", export_ids=[export.pk],
+                                                config=tiny_config(tiny_model_dir, epochs=6), name="registry rm")
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    return job.reward_model
+
+
+def test_a_model_carries_its_provenance(actors, trained):
+    out = actors.api("policy").get(f"/api/v1/reward-models/{trained.pk}/").json()
+    export = ExportSnapshot.objects.get()
+    assert out["job"] == trained.job_id and out["kind"] == "reward" and out["name"] == "registry rm"
+    assert out["exports"] == [{"id": export.pk, "sha256": export.sha256, "name": export.name, "source": "imported"}]
+    assert out["metrics"]["accuracy"] >= 0.75
+    assert out["spec_version"] is None and out["campaign"] is None  # imported data has neither
+
+
+def test_scores_come_back_in_order_and_the_model_is_loaded_once(actors, trained, monkeypatch):
+    from rewardmodels import ml
+
+    services._scorers.clear()
+    loads = []
+    real = ml.load_scorer
+    monkeypatch.setattr(ml, "load_scorer", lambda *a, **k: loads.append(a) or real(*a, **k))
+    items = [{"prompt": "q", "response": "answer clear kind careful"}, {"prompt": "q", "response": "answer rude cruel"}]
+    first = actors.api("admin").post(f"/api/v1/reward-models/{trained.pk}/score/", {"items": items}, format="json")
+    second = actors.api("admin").post(f"/api/v1/reward-models/{trained.pk}/score/",
+                                      {"items": list(reversed(items))}, format="json")
+    assert first.status_code == 200
+    a, b = first.json()["scores"]
+    assert second.json()["scores"] == pytest.approx([b, a], abs=1e-5)
+    assert len(loads) == 1
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "items"),
+    ({"items": []}, "items"),
+    ({"items": [{"prompt": "q"}]}, "items[0].response"),
+    ({"items": [{"prompt": "q", "response": 3}]}, "items[0].response"),
+    ({"items": [{"prompt": "q", "response": "r", "extra": 1}]}, "items[0]"),
+    ({"items": [{"prompt": "q", "response": "r"}] * 1001}, "items"),
+])
+def test_a_bad_score_request_names_the_field(actors, trained, body, field):
+    response = actors.api("admin").post(f"/api/v1/reward-models/{trained.pk}/score/", body, format="json")
+    assert response.status_code == 400
+    assert field in [e["field"] for e in response.json()["detail"]["errors"]]
+
+
+def test_the_role_matrix_on_the_registry_endpoints(actors, trained):
+    body = {"items": [{"prompt": "q", "response": "r"}]}
+    for who, status in [(None, 401), ("outsider", 403), ("rater", 403), ("policy", 200), ("admin", 200)]:
+        assert actors.api(who).get("/api/v1/reward-models/").status_code == status, who
+        assert actors.api(who).get(f"/api/v1/reward-models/{trained.pk}/").status_code == status, who
+        assert actors.api(who).post(f"/api/v1/reward-models/{trained.pk}/score/", body,
+                                    format="json").status_code == status, who
+
+
+def test_a_model_trained_on_an_export_a_policy_user_cannot_see_is_a_404_for_them(actors, trained):
+    hidden = ExportSnapshot.objects.create(source="campaign", name="hidden", n_pairs=1, sha256="0" * 64,
+                                           path="x.jsonl", size_bytes=1, created_by=actors.admin)
+    TrainingJob.objects.get(pk=trained.job_id).exports.add(hidden)
+    assert actors.api("policy").get(f"/api/v1/reward-models/{trained.pk}/").status_code == 404
+    assert actors.api("policy").post(f"/api/v1/reward-models/{trained.pk}/score/",
+                                     {"items": [{"prompt": "q", "response": "r"}]}, format="json").status_code == 404
+    assert actors.api("admin").get(f"/api/v1/reward-models/{trained.pk}/").status_code == 200
