@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from specloop.errors import ValidationFailed
 from specloop.roles import ADMIN, POLICY, role_required
-from training.views import number, percent
+from training.views import config_rows, metric_rows, number, percent
 
 from . import selectors, services
 from .models import RewardModel
@@ -66,12 +66,6 @@ def _distributions(distributions: Any) -> dict[str, Any] | None:
     return out if out["harmful"]["hist"] or out["safe"]["hist"] else None
 
 
-def _headline(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """The scalar held-out metrics, accuracy first."""
-    rows = [{"key": k, "value": number(v)} for k, v in metrics.items() if number(v) is not None]
-    return sorted(rows, key=lambda r: (r["key"] != "accuracy", r["key"] != "sign_accuracy", r["key"]))
-
-
 @role_required(POLICY, ADMIN)
 def model_list_view(request: HttpRequest) -> HttpResponse:
     models = list(selectors.reward_model_list(user=request.user)[:500])
@@ -88,12 +82,12 @@ def _detail_context(model: RewardModel) -> dict[str, Any]:
     categories = _category_rows(model, metrics.get("per_category"))
     return {
         "model": model, "exports": list(model.exports.all()),
-        "headline": _headline(metrics), "accuracy": percent(metrics.get("accuracy")),
+        "headline": metric_rows(metrics), "accuracy": percent(metrics.get("accuracy")),
         "sign_accuracy": percent(metrics.get("sign_accuracy")),
         "categories": categories, "with_sign": any(c["sign"] for c in categories),
         "calibration": calibration, "distributions": distributions,
         "chart_data": {"calibration": calibration, "distributions": distributions},
-        "config_rows": sorted((model.config or {}).items()) if isinstance(model.config, dict) else [],
+        "config_rows": config_rows(model.config),
     }
 
 

@@ -134,7 +134,7 @@ def _live_context(job: TrainingJob, *, metrics_after: int, logs_after: int, full
         "eta": duration_label(job.eta_seconds),
         "duration": duration_label(job.seconds),
         "waited": duration_label((started - created).total_seconds()) if started else "",
-        "final_metrics": _metric_rows(job.final_metrics),
+        "final_metrics": metric_rows(job.final_metrics),
         "series": series,
         "new_series": series if not full and series else None,
         "metrics_after": metrics_last,
@@ -143,8 +143,11 @@ def _live_context(job: TrainingJob, *, metrics_after: int, logs_after: int, full
     }
 
 
-def _metric_rows(metrics: Any) -> list[dict[str, Any]]:
-    """Scalar held-out metrics as rows; nested ones by their scalar leaves (calibration.ece)."""
+FIRST_METRICS = ("accuracy", "sign_accuracy", "loss")
+
+
+def metric_rows(metrics: Any) -> list[dict[str, Any]]:
+    """Scalar held-out metrics as rows, accuracy first; nested ones by their scalar leaves (calibration.ece)."""
     rows = []
     if not isinstance(metrics, dict):
         return rows
@@ -153,7 +156,17 @@ def _metric_rows(metrics: Any) -> list[dict[str, Any]]:
             rows.append({"key": key, "value": number(value)})
         elif isinstance(value, dict) and key != "per_category":
             rows.extend({"key": f"{key}.{k}", "value": number(v)} for k, v in value.items() if number(v) is not None)
-    return rows
+    rank = {key: n for n, key in enumerate(FIRST_METRICS)}
+    return sorted(rows, key=lambda r: (rank.get(r["key"], len(rank)), r["key"]))
+
+
+def config_value(value: Any) -> str:
+    """A config value as the API and the launch form spell it: text as is, the rest as JSON (true, 2e-05)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def config_rows(config: Any) -> list[tuple[str, str]]:
+    return sorted((k, config_value(v)) for k, v in config.items()) if isinstance(config, dict) else []
 
 
 @role_required(POLICY, ADMIN)
@@ -169,7 +182,7 @@ def job_detail_view(request: HttpRequest, job_id: int) -> HttpResponse:
     context = _live_context(job, metrics_after=0, logs_after=0, full=True)
     return render(request, "training/job_detail.html", {
         **context, "can_cancel": can_cancel, "exports": page_selectors.job_exports(job=job),
-        "config_rows": sorted((job.config or {}).items()),
+        "config_rows": config_rows(job.config),
         "chart_data": {"series": context["series"], "live": context["live"]},
     })
 
@@ -217,19 +230,19 @@ def job_compare_view(request: HttpRequest) -> HttpResponse:
     jobs = [found[int(i)] for i in ids]
     series = page_selectors.job_metric_series_many(jobs=jobs)
     keys = sorted({k for j in jobs for k in (j.config or {})})
-    config_rows = []
+    rows = []
     for key in keys:
         values = [(j.config or {}).get(key, "—") for j in jobs]
-        config_rows.append({"key": key, "values": values, "differs": not _same(values)})
-    metric_rows = []
-    per_job = [{r["key"]: r["value"] for r in _metric_rows(j.final_metrics)} for j in jobs]
-    for key in sorted({k for m in per_job for k in m}):
-        values = [m.get(key) for m in per_job]
+        rows.append({"key": key, "values": [config_value(v) for v in values], "differs": not _same(values)})
+    per_job = [metric_rows(j.final_metrics) for j in jobs]
+    metrics_table = []
+    for key in dict.fromkeys(r["key"] for rows_of_job in per_job for r in rows_of_job):  # accuracy first
+        values = [next((r["value"] for r in rows_of_job if r["key"] == key), None) for rows_of_job in per_job]
         best = _best(key, values)
-        metric_rows.append({"key": key, "cells": [{"value": v, "best": v is not None and v == best} for v in values]})
+        metrics_table.append({"key": key, "cells": [{"value": v, "best": v is not None and v == best} for v in values]})
     chart_data = {"jobs": [{"id": j.pk, "label": f"#{j.pk} {j.name}".strip(), "series": series[j.pk]} for j in jobs]}
     return render(request, "training/job_compare.html", {
-        "jobs": jobs, "config_rows": config_rows, "n_differ": sum(r["differs"] for r in config_rows),
-        "metric_rows": metric_rows, "chart_data": chart_data,
+        "jobs": jobs, "config_rows": rows, "n_differ": sum(r["differs"] for r in rows),
+        "metric_rows": metrics_table, "chart_data": chart_data,
         "durations": [duration_label(j.seconds) for j in jobs],
     })

@@ -16,6 +16,11 @@
     return (pairs || []).filter((p) => Array.isArray(p) && typeof p[1] === "number").map((p) => ({ x: p[0], y: p[1] }));
   }
 
+  // 2e-5 rather than 0.0000200000; 0.65 rather than 0.6500000001.
+  function tick(value) {
+    return value !== 0 && Math.abs(value) < 1e-3 ? value.toExponential(1) : String(+value.toFixed(4));
+  }
+
   function lineOptions(yTitle, extra) {
     return Object.assign({
       responsive: true,
@@ -26,7 +31,7 @@
       interaction: { mode: "nearest", intersect: false },
       scales: {
         x: { type: "linear", title: { display: true, text: "step", font: { family: FONT } }, ticks: { precision: 0, font: { family: FONT } } },
-        y: { title: { display: !!yTitle, text: yTitle, font: { family: FONT } }, ticks: { font: { family: FONT } } },
+        y: { title: { display: !!yTitle, text: yTitle, font: { family: FONT } }, ticks: { font: { family: FONT }, callback: tick } },
       },
       plugins: { legend: { labels: { boxWidth: 12, font: { family: FONT } } } },
     }, extra || {});
@@ -62,10 +67,11 @@
   function jobCharts() {
     const out = {};
     document.querySelectorAll("canvas[data-job-chart]").forEach((canvas) => {
+      const accuracy = canvas.dataset.jobChart === "accuracy";
       out[canvas.dataset.jobChart] = Chart.getChart(canvas) || new Chart(canvas, {
-        type: "line", data: { datasets: [] },
-        options: lineOptions(canvas.dataset.jobChart === "accuracy" ? "pair accuracy" : ""),
+        type: "line", data: { datasets: [] }, options: lineOptions(accuracy ? "pair accuracy" : ""),
       });
+      if (accuracy) out.accuracy.options.scales.y.max = 1; // a share: the axis never needs to pass 1
     });
     return out;
   }
@@ -135,7 +141,8 @@
         return { label: job.label, data: pts, borderColor: color, backgroundColor: color, borderWidth: 2,
                  pointRadius: split === "eval" ? 3 : 0, tension: 0 };
       });
-      new Chart(canvas, { type: "line", data: { datasets }, options: lineOptions(metric) });
+      const chart = new Chart(canvas, { type: "line", data: { datasets }, options: lineOptions(metric) });
+      if (/acc/.test(metric)) { chart.options.scales.y.max = 1; chart.update("none"); }
       canvas.dataset.points = String(datasets.reduce((s, d) => s + d.data.length, 0));
     });
     const toggle = document.querySelector("[data-only-diffs]");
@@ -153,6 +160,8 @@
     if (calibration && data.calibration && data.calibration.bins.length && !Chart.getChart(calibration)) {
       const bins = data.calibration.bins;
       const maxCount = Math.max(1, ...bins.map((b) => b.count));
+      // The trainer bins a pair's confidence max(p, 1 - p): [0.5, 1] then, unless a scorer reports all of [0, 1].
+      const low = bins.every((b) => b.mean_predicted >= 0.5) ? 0.5 : 0;
       new Chart(calibration, {
         type: "scatter",
         data: {
@@ -160,14 +169,14 @@
             { label: "observed", data: bins.map((b) => ({ x: b.mean_predicted, y: b.accuracy, count: b.count })),
               backgroundColor: "#3b5bdb", borderColor: "#3b5bdb", showLine: true, borderWidth: 1.5,
               pointRadius: bins.map((b) => 3 + 5 * Math.sqrt(b.count / maxCount)) },
-            { label: "perfect calibration", data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], showLine: true, pointRadius: 0,
+            { label: "perfect calibration", data: [{ x: low, y: low }, { x: 1, y: 1 }], showLine: true, pointRadius: 0,
               borderColor: "#adb5bd", borderDash: [5, 4], borderWidth: 1.5 },
           ],
         },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
           scales: {
-            x: { min: 0, max: 1, title: { display: true, text: "predicted probability", font: { family: FONT } } },
+            x: { min: low, max: 1, title: { display: true, text: "confidence (predicted probability)", font: { family: FONT } } },
             y: { min: 0, max: 1, title: { display: true, text: "observed accuracy", font: { family: FONT } } },
           },
           plugins: {

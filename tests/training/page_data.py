@@ -56,7 +56,7 @@ def campaign_export(actors, name: str = "round 1 consensus") -> ExportSnapshot:
 def job(user, exports: list, *, status: str = TrainingJob.SUCCEEDED, name: str = "rm baseline",
         kind: str = TrainingJob.REWARD_MODEL, config: dict | None = None, **fields) -> TrainingJob:
     now = timezone.now()
-    defaults = {"progress": 0.0, "created_at": now}
+    defaults = {"progress": 0.0}
     if status != TrainingJob.QUEUED:
         defaults.update(started_at=now - timedelta(minutes=5), heartbeat_at=now, worker_host="gpu-1:4242",
                         device="cuda:0 (NVIDIA H100)", attempts=1)
@@ -67,8 +67,11 @@ def job(user, exports: list, *, status: str = TrainingJob.SUCCEEDED, name: str =
                                     "size_bytes": 90_000_000}])
     defaults.update(fields)
     created = TrainingJob.objects.create(kind=kind, name=name, status=status, config=config or dict(CONFIG),
-                                         created_by=user, **{k: v for k, v in defaults.items() if k != "created_at"})
+                                         created_by=user, **defaults)
     created.exports.set(exports)
+    if status != TrainingJob.QUEUED:  # queued a minute before it started (created_at is auto_now_add)
+        TrainingJob.objects.filter(pk=created.pk).update(created_at=now - timedelta(minutes=6))
+        created.refresh_from_db()
     return created
 
 
@@ -76,10 +79,10 @@ def series(target: TrainingJob, steps: int = 10, *, start: int = 1, loss0: float
     """Train loss/accuracy every step, eval accuracy every fifth."""
     for step in range(start, start + steps):
         JobMetric.objects.create(job=target, step=step, split="train",
-                                 values={"loss": round(loss0 - 0.02 * step, 4), "accuracy": round(0.5 + 0.03 * step, 4),
+                                 values={"loss": round(loss0 - 0.02 * step, 4), "accuracy": round(min(0.5 + 0.03 * step, 0.99), 4),
                                          "lr": 2e-5})
         if step % 5 == 0:
-            JobMetric.objects.create(job=target, step=step, split="eval", values={"accuracy": round(0.6 + 0.02 * step, 4),
+            JobMetric.objects.create(job=target, step=step, split="eval", values={"accuracy": round(min(0.6 + 0.02 * step, 0.95), 4),
                                                                                   "loss": 0.6, "kind": "reward"})
 
 

@@ -104,7 +104,9 @@ def _pages(actors, running, shared) -> dict[str, str]:
     page_data.series(done, 20)
     page_data.logs(done, "queued by ada_admin", "succeeded in 300.0 s: 108 training pairs, 12 held out")
     model = page_data.registered(done, [shared], name="reward model baseline")
-    cost = page_data.job(actors.admin, [page_data.campaign_export(actors)], name="cost model v1", kind="cost_model")
+    cost = page_data.job(actors.admin, [page_data.campaign_export(actors)], name="cost model v1", kind="cost_model",
+                         config={**page_data.CONFIG, "learning_rate": 5e-5, "sign_weight": 0.5},
+                         final_metrics=page_data.metrics(0.91, kind="cost"))
     page_data.series(cost, 12, loss0=0.8)
     cost_model = page_data.registered(cost, list(cost.exports.all()), name="cost model v1", kind="cost")
     return {
