@@ -143,9 +143,9 @@ def main() -> None:
 
     from rewardmodels.ml import fetch_default_backbone
     from rewardmodels.ml.data import sample_pairs, split_pairs
-    from rewardmodels.ml.device import use_all_cpu_threads
+    from rewardmodels.ml.device import cap_cpu_threads
 
-    use_all_cpu_threads()
+    cap_cpu_threads()
     backbone = fetch_default_backbone(MODELS_DIR)
     rows, counts = hh_pairs()
     train_rows, eval_rows = split_pairs(rows, args.eval_fraction, args.seed)

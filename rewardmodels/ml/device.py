@@ -16,17 +16,31 @@ def choose_device(name: str = "auto") -> tuple[torch.device, str]:
         return device, f"{device} ({torch.cuda.get_device_name(device)})"
     if name not in ("auto", "cpu"):
         raise ValueError(f"unknown device {name!r}")
-    use_all_cpu_threads()
+    cap_cpu_threads()
     return torch.device("cpu"), "cpu"
 
 
-def use_all_cpu_threads() -> None:
-    """Intra-op threads = the cores this process may use (torch may count the host's, not the container's)."""
+def usable_cpus() -> int:
+    """Cores this process may really use: its CPU affinity, lowered by a cgroup v2 quota (docker --cpus)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    if torch.get_num_threads() != cores:
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def cap_cpu_threads() -> None:
+    """torch sizes its intra-op pool from the host's cores; more threads than usable cores spin against each other
+    (several times slower under a CPU quota). Lower it to the usable cores; a lower setting made by the caller
+    (e.g. one thread per Celery worker process, or tests) is left alone."""
+    cores = usable_cpus()
+    if torch.get_num_threads() > cores:
         torch.set_num_threads(cores)
 
 
