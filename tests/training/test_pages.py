@@ -511,3 +511,40 @@ def test_compare_needs_two_or_more_job_ids(client, actors, done, query):
 
     assert response.status_code == 400
     assert "tick two or more jobs" in response.content.decode()
+
+
+# --- with the real trainer ----------------------------------------------------------------------------
+
+
+def test_the_pages_read_a_job_the_ml_package_trained(client, actors, media, tiny_model_dir,
+                                                     django_capture_on_commit_callbacks):
+    """Launched from the form, trained in-process on a tiny BERT: the job, model and compare pages read its
+    real metric series and held-out metrics (keys as the ml package writes them), and "try it" scores."""
+    from rewardmodels.models import RewardModel
+
+    from .helpers import learnable_snapshot, tiny_config
+
+    snapshot = learnable_snapshot(actors.admin, n=24)
+    client.force_login(actors.admin)
+    form = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in tiny_config(tiny_model_dir).items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("training:new"), {**form, "kind": "cost_model", "exports": [str(snapshot.pk)],
+                                                         "name": "tiny cost", "device": "cpu"})
+    job = TrainingJob.objects.get()
+    assert response.status_code == 302 and job.status == TrainingJob.SUCCEEDED, job.error
+
+    page = client.get(reverse("training:detail", args=[job.pk]))
+    series = _json_script(page, "job-series")["series"]
+    assert len(series["train"]["loss"]) == job.steps and series["eval"]["accuracy"]
+    text = _text(page)
+    assert "sign_accuracy" in text and "calibration.ece" in text and "model.safetensors" in text
+
+    model = RewardModel.objects.get(job=job)
+    detail = client.get(reverse("models:detail", args=[model.pk]))
+    data = re.search(r'<script id="model-data" type="application/json">(.*?)</script>', detail.content.decode(), re.S)
+    charts = json.loads(data.group(1))
+    assert charts["calibration"]["bins"] and charts["distributions"]["harmful"]["hist"]
+    assert sum(charts["distributions"]["harmful"]["hist"]) + sum(charts["distributions"]["safe"]["hist"]) > 0
+    scored = client.post(reverse("models:score", args=[model.pk]), {"prompt": "question", "response": "answer rude"},
+                         headers=HX)
+    assert scored.status_code == 200 and 'id="score-value">' in scored.content.decode()
