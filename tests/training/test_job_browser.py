@@ -141,3 +141,49 @@ def test_the_training_model_and_export_pages_fit_the_screen(browser, live_server
             assert scroll_width <= screen + 1, f"{name} is {scroll_width}px wide on a {screen}px screen"
     finally:
         context.close()
+
+
+def test_an_admin_launches_a_job_from_the_form(desktop, live_server, actors, shared, monkeypatch):
+    from training import services
+
+    monkeypatch.setattr(services, "training_job_dispatch", lambda *, job_id: None)  # nothing trains here
+    page = desktop
+    login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+    page.goto(f"{live_server.url}/exports/")
+    page.click(f'tr[data-export="{shared.pk}"] >> text=Train →')
+    expect(page.locator(f"#export-{shared.pk}")).to_be_checked()
+    page.click("details.advanced summary")
+    sign_weight = page.locator('[data-setting="sign_weight"]')
+    expect(sign_weight).to_be_hidden()  # a reward model does not read it
+    page.check("input[name=kind][value=cost_model]")
+    expect(sign_weight).to_be_visible()
+    expect(page.locator("input[name=kind][value=evaluation]")).to_be_disabled()
+
+    page.fill("#id_name", "cost from the form")
+    page.fill("#id_learning_rate", "0")
+    page.click("#launch-form button[type=submit]")
+    expect(page.locator("#error-learning_rate")).to_have_text("must be > 0.0")
+    expect(page.locator("input[name=kind][value=cost_model]")).to_be_checked()
+    screenshot(page, "training-new-errors-1280.png")
+    assert not TrainingJob.objects.exists()
+
+    page.fill("#id_learning_rate", "3e-5")
+    page.click("#launch-form button[type=submit]")
+    expect(page.locator("h1")).to_have_text("cost from the form")
+    expect(page.locator("#job-status")).to_have_text("queued")
+    job = TrainingJob.objects.get()
+    assert (job.kind, job.config["learning_rate"]) == ("cost_model", 3e-5)
+
+
+def test_a_bad_line_in_an_imported_file_is_named_on_the_page(desktop, live_server, actors):
+    page = desktop
+    login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+    page.goto(f"{live_server.url}/exports/")
+    lines = '{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "a"}\n'
+
+    page.set_input_files("#id_file", files=[{"name": "pairs.jsonl", "mimeType": "application/x-ndjson",
+                                             "buffer": lines.encode()}])
+    page.click("#pairs-import-form button[type=submit]")
+
+    expect(page.locator("#import-error")).to_contain_text('line 2: a TRL line needs "prompt", "chosen" and "rejected"')
+    screenshot(page, "exports-import-error-1280.png")
