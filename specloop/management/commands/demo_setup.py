@@ -96,10 +96,12 @@ class Command(BaseCommand):
                 accuracy = done.final_metrics.get("accuracy")
                 shown = f"{accuracy:.1%}" if isinstance(accuracy, float) else "n/a"
                 self.stdout.write(self.style.SUCCESS(
-                    f"{name}: /training/{done.pk}/ — held-out pair accuracy {shown} "
-                    f"({done.final_metrics.get('n_eval', '?')} pairs), model /models/{done.reward_model.pk}/"))
+                    f"{name}: /training/{done.pk}/ — held-out pair accuracy {shown} on "
+                    f"{done.final_metrics.get('n_pairs', '?')} pairs, model /models/{done.reward_model.pk}/"))
             else:
                 self.stdout.write(self.style.WARNING(f"{name}: {done.status}: {done.error}"))
+        self.stdout.write("  (a few hundred demo pairs are too few for a real accuracy figure; "
+                          "bench/README.md has MiniLM on HH-RLHF)")
 
     def _run_with_progress(self, job: TrainingJob) -> TrainingJob:
         """Run the job here, drawing its progress from the job row (the same numbers the job page shows)."""
