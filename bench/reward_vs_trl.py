@@ -61,6 +61,33 @@ def accuracy(chosen: list[float], rejected: list[float], mask: list[bool] | None
     return sum(picked) / len(picked) if picked else float("nan")
 
 
+def token_figures(args, backbone: Path, train_rows: list[dict]) -> dict:
+    """Tokens per training pair, real and padded, over the first epoch: ours exactly (the trainer's own batches),
+    TRL's padding estimated from seeded random batches of the pairs it keeps (its sampler is a random one)."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    from rewardmodels.ml.data import Encoder, encode_pairs, length_grouped_batches
+
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    pairs = pair_objects(train_rows)
+    cut = encode_pairs(Encoder(tokenizer, args.max_length), pairs)
+    full = encode_pairs(Encoder(tokenizer, 10**9), pairs)
+    ours_len = cut.lengths()
+    batches = length_grouped_batches(ours_len, args.batch_size, seed=args.seed * 1_000_003)
+    kept = [(len(a), len(b)) for a, b in zip(full.first, full.second) if max(len(a), len(b)) <= args.max_length]
+    order = list(range(len(kept)))
+    random.Random(args.seed).shuffle(order)
+    trl_batches = [order[i:i + args.batch_size] for i in range(0, len(order), args.batch_size)]
+    return {
+        "ours_real": sum(len(a) + len(b) for a, b in zip(cut.first, cut.second)) / len(cut),
+        "ours_padded": sum(2 * max(ours_len[i] for i in b) * len(b) for b in batches) / len(cut),
+        "trl_real": sum(a + b for a, b in kept) / len(kept),
+        "trl_padded": sum(2 * max(max(kept[i]) for i in b) * len(b) for b in trl_batches) / len(kept),
+    }
+
+
 def run_ours(args, backbone: Path, train_rows: list[dict], workdir: Path) -> dict:
     from rewardmodels.ml import TrainConfig, TrainHooks, load_scorer, train
 
@@ -156,6 +183,11 @@ def main() -> None:
     print(f"   {counts['rows']} HH rows → {len(rows)} pairs ({counts['identical']} with equal replies left out); "
           f"seeded split: {len(train_rows)} training pairs, {len(eval_rows)} held-out pairs")
     eval_pairs = pair_objects(eval_rows)
+    tokens = token_figures(args, backbone, train_rows)
+    for name in ("ours", "trl"):
+        real, padded = tokens[f"{name}_real"], tokens[f"{name}_padded"]
+        print(f"   {name}: {real:.1f} real tokens per training pair, {padded:.1f} in the padded batch "
+              f"({100 * (1 - real / padded):.0f}% padding{', estimated' if name == 'trl' else ''})")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, run in (("ours", run_ours), ("trl", run_trl)):
@@ -176,6 +208,7 @@ def main() -> None:
             bench.figure(f"{name}: training loop", out["train_s"], "s")
             bench.figure(f"{name}: pairs/s", out["pairs"] / out["train_s"], "pairs/s")
             bench.figure(f"{name}: pairs per CPU-second (loop)", out["pairs"] / out["cpu_s"], "pairs/cpu-s")
+            bench.figure(f"{name}: real tokens/s", tokens[f"{name}_real"] * out["pairs"] / out["train_s"], "tokens/s")
             bench.figure(f"{name}: held-out accuracy, all pairs", out["acc_all"])
             bench.figure(f"{name}: held-out accuracy, pairs that fit", out["acc_fit"], f"({out['n_fit']} pairs)")
     if len(results) == 2:
@@ -184,9 +217,11 @@ def main() -> None:
         cpu_ratio = (ours["pairs"] / ours["cpu_s"]) / (trl["pairs"] / trl["cpu_s"])
         bench.figure("pairs/s ratio ours / trl", ratio, "×", "≥ 1.5")
         bench.figure("pairs per CPU-s ratio ours / trl", cpu_ratio, "×")
+        bench.figure("real tokens/s ratio ours / trl",
+                     ratio * tokens["ours_real"] / tokens["trl_real"], "×")
         bench.figure("accuracy difference (points)", 100 * (ours["acc_all"] - trl["acc_all"]), "", "±1")
     bench.summary({"benchmark": "reward_vs_trl", "n_train": len(train_rows), "n_eval": len(eval_rows),
-                   "args": vars(args),
+                   "args": vars(args), "tokens_per_pair": {k: round(v, 1) for k, v in tokens.items()},
                    "results": {k: {m: (round(v, 4) if isinstance(v, float) else v) for m, v in r.items()}
                                for k, r in results.items()}})
 
