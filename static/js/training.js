@@ -18,7 +18,7 @@
 
   // 2e-5 rather than 0.0000200000; 0.65 rather than 0.6500000001.
   function tick(value) {
-    return value !== 0 && Math.abs(value) < 1e-3 ? value.toExponential(1) : String(+value.toFixed(4));
+    return value !== 0 && Math.abs(value) < 1e-3 ? Number(value.toPrecision(3)).toExponential() : String(+value.toFixed(4));
   }
 
   function lineOptions(yTitle, extra) {
