@@ -344,7 +344,7 @@ class ExportImportApi(APIView):
 class ExportListApi(APIView):
     permission_classes = [IsPolicyOrAdmin]
 
-    @extend_schema(summary="Every export snapshot you can use (campaign exports and imported datasets)",
-                   responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="exports_list", responses=OpenApiTypes.OBJECT,
+                   summary="Every export snapshot you can use (campaign exports and imported datasets)")
     def get(self, request: Request) -> Response:
         return Response([export_out(e) for e in selectors.export_list(user=request.user)[:1000]])

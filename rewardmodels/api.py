@@ -30,7 +30,8 @@ def model_out(model: RewardModel) -> dict[str, Any]:
 class RewardModelListApi(APIView):
     permission_classes = [IsPolicyOrAdmin]
 
-    @extend_schema(summary="Registered reward and cost models, newest first", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="reward_models_list", summary="Registered reward and cost models, newest first",
+                   responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         return Response([model_out(m) for m in selectors.reward_model_list(user=request.user)[:500]])
 

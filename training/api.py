@@ -56,7 +56,7 @@ class TrainingJobListCreateApi(APIView):
     def get_permissions(self):
         return [IsAdmin()] if self.request.method == "POST" else [IsPolicyOrAdmin()]
 
-    @extend_schema(summary="Training jobs, newest first",
+    @extend_schema(operation_id="training_jobs_list", summary="Training jobs, newest first",
                    parameters=[OpenApiParameter("status", str), OpenApiParameter("kind", str)],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
