@@ -4,9 +4,11 @@
                                         [--in-transaction] [--profile] [--no-download] [--keep]
 
 For each size (--small, then --pairs; tasks with three judgments each, loaded with COPY) it times
-the export and reports pairs/s and the peak resident memory growth of the process during the export
-(VmRSS sampled every 5 ms in a thread, so C allocations count: peak minus the RSS just before). Each
-export runs in a fresh child process, so the baseline is not the data generator's already-grown heap.
+the export and reports pairs/s, the CPU time of the exporting process (all its threads; PostgreSQL's
+backends are not counted) and the peak resident memory growth of the process during the export
+(the kernel's high-water mark VmHWM, reset just before the export, so C allocations and the shortest
+peaks count: peak minus the RSS just before; no sampling thread competes with the export for the GIL).
+Each export runs in a fresh child process, so the baseline is not the data generator's already-grown heap.
 Memory must not grow with the export's size, so both sizes are printed side by side. Then the file
 is downloaded from GET /api/v1/exports/{id}/pairs.jsonl served by gunicorn, read in 1 MiB chunks,
 and its sha256 is checked against the recorded one.
@@ -32,6 +34,38 @@ import _common as bench
 
 TARGET_PAIRS_PER_S = 100_000
 NAME = "bench export"
+
+
+class PeakRss:
+    """Peak resident memory during a block: VmHWM after resetting it to the current RSS (writing 5 to
+    /proc/self/clear_refs). A 5 ms sampling thread (bench.RssSampler, the fallback where the reset is not
+    allowed) takes the GIL from the export's threads 200 times a second and can miss a peak between samples."""
+
+    def __enter__(self):
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.sampler = bench.RssSampler()
+            self.sampler.__enter__()
+            self.baseline = self.sampler.baseline
+            return self
+        self.sampler = None
+        self.baseline = self._status("VmRSS")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.sampler:
+            self.sampler.__exit__(*exc)
+        self.peak = self.sampler.peak if self.sampler else self._status("VmHWM")
+
+    @staticmethod
+    def _status(field: str) -> int:  # KiB
+        return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith(field + ":"))
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.baseline) / 1024
 
 
 def build(n_tasks: int, *, admin, version, rater_ids: list[int], seed: int):
@@ -65,25 +99,25 @@ def export(campaign, *, admin, filters: dict, in_transaction: bool, profile: boo
     services.export_filters_parse(filters, set())  # imports and first-call work happen before the baseline
     gc.collect()
     profiler = cProfile.Profile() if profile else None
-    with bench.RssSampler() as rss:
-        start = time.perf_counter()
+    with PeakRss() as rss:
+        start, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
         if in_transaction:
-            # Experiment: inside a transaction Django's server-side cursor is not WITH HOLD, so PostgreSQL
-            # streams rows instead of materialising the whole result at the implicit commit.
+            # Inside the caller's transaction the export reads judgments and texts on that one connection
+            # (a second one would not see the transaction's rows), so PostgreSQL works on one core.
             with transaction.atomic():
                 snapshot = services.export_snapshot_create(campaign=campaign, user=admin, filters=filters)
         else:
             snapshot = services.export_snapshot_create(campaign=campaign, user=admin, filters=filters)
         if profiler:
             profiler.disable()
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     out = {
         "export": snapshot, "seconds": seconds, "pairs": snapshot.n_pairs, "ties": snapshot.n_ties,
         "excluded": snapshot.filters.get("excluded", 0), "bytes": snapshot.size_bytes,
         "pairs_per_s": snapshot.n_pairs / seconds, "rss_growth_mib": rss.growth_mib,
-        "rss_before_mib": rss.baseline / 1024,
+        "rss_before_mib": rss.baseline / 1024, "process_cpu_s": cpu,
     }
     if profiler:
         for sort in ("tottime", "cumulative"):
@@ -149,7 +183,7 @@ def main() -> None:
     parser.add_argument("--raters", type=int, default=60)
     parser.add_argument("--aggregation", default="majority", choices=["majority", "mean", "reliability_weighted"])
     parser.add_argument("--in-transaction", action="store_true",
-                        help="call the service inside transaction.atomic() (compare the cursor behaviour)")
+                        help="call the service inside transaction.atomic() (one connection reads everything)")
     parser.add_argument("--profile", action="store_true", help="cProfile the smallest export")
     parser.add_argument("--no-download", dest="download", action="store_false")
     parser.add_argument("--keep", action="store_true", help="keep the campaigns (and reuse them next time)")
@@ -198,6 +232,7 @@ def main() -> None:
             bench.figure("export time", result["seconds"], "s")
             bench.figure("pairs/s", result["pairs_per_s"], "pairs/s", f"> {TARGET_PAIRS_PER_S:,}")
             bench.figure("tasks/s", n / result["seconds"], "tasks/s")
+            bench.figure("CPU, exporting process", result["process_cpu_s"], "s")  # its threads; not PostgreSQL's
             bench.figure("peak RSS growth", result["rss_growth_mib"], "MiB",
                          f"flat (RSS before {result['rss_before_mib']:.0f} MiB)")
             result["accounted"] = accounted
@@ -232,6 +267,7 @@ def main() -> None:
                 "tasks": n, "pairs": r["pairs"], "ties": r["ties"], "seconds": round(r["seconds"], 2),
                 "pairs_per_s": round(r["pairs_per_s"]), "rss_growth_mib": round(r["rss_growth_mib"], 1),
                 "mib": round(r["bytes"] / (1 << 20), 1), "accounted": r["accounted"],
+                "process_cpu_s": round(r["process_cpu_s"], 2),
                 "download": {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.get("download", {}).items()},
             } for n, r in results.items()],
         })

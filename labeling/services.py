@@ -22,7 +22,7 @@ from specloop.selectors import users_with_role
 from taxonomy.models import SpecVersion
 
 from . import selectors
-from .exports import AGGREGATIONS, ExportFilters, pair_rows, write_snapshot
+from .exports import AGGREGATIONS, ExportContext, ExportFilters, pairs_write
 from .imports import ParsedItem, parse_items
 from .models import Adjudication, Assignment, Campaign, ExportSnapshot, Item, Judgment, Task
 
@@ -608,11 +608,11 @@ def export_snapshot_create(*, campaign: Campaign, user, filters: Any) -> ExportS
             weights[row["rater"]] = max(0.05, row["agreement"] if row["agreement"] is not None else 0.5)
     counters = {"ties": 0, "filtered": 0}
     relative = f"exports/campaign-{campaign.pk}/{uuid.uuid4().hex}.jsonl"
-    rows = pair_rows(
+    context = ExportContext(
         campaign_id=campaign.pk, campaign_name=campaign.name, spec_label=f"{version.spec.name} v{version.number}",
-        filters=parsed, rater_weights=weights, axis_keys=[a["key"] for a in doc["rubric"]["axes"]], counters=counters,
+        filters=parsed, rater_weights=weights, axis_keys=tuple(dict.fromkeys(a["key"] for a in doc["rubric"]["axes"])),
     )
-    n, digest, size = write_snapshot(rows, relative)
+    n, digest, size = pairs_write(context, relative, counters)
     try:
         return ExportSnapshot.objects.create(
             source=ExportSnapshot.CAMPAIGN, campaign=campaign, spec_version=version, name=campaign.name,

@@ -2,15 +2,18 @@
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
+from django.db import connection
 
-from labeling import services
-from labeling.exports import aggregate_preference
-from labeling.models import Assignment, ExportSnapshot, Task
-from tests.labeling.helpers import make_campaign
+from labeling import exports, services
+from labeling.exports import AGGREGATIONS, ExportContext, ExportFilters, aggregate_preference, consensus, postgresql
+from labeling.models import Adjudication, Assignment, ExportSnapshot, Item, Judgment, Task
+from tests.labeling.helpers import jsonl, make_campaign, published_version
 
 
 @pytest.fixture(autouse=True)
@@ -145,3 +148,124 @@ def test_an_export_file_loads_with_datasets_style_json_lines(actors, campaign):
     assert all(isinstance(row[k], str) for k in ("prompt", "chosen", "rejected"))
     assert set(row) >= {"id", "prompt", "chosen", "rejected", "margin", "n_judgments", "agreement", "categories",
                         "severity", "axes", "harmful", "spec_version", "campaign"}
+
+
+# --- the PostgreSQL path against the plain one ----------------------------------------------------------
+
+NASTY_TEXTS = [
+    'She said "no" \\ twice', "line one\nline two\r\n\ttabbed", "control \x01\x02\x1f and DEL \x7f",
+    "unicode é ü 中文 😀 \u2028\u2029 \ufeff", "", "plain words only",
+    '{"looks": "like json"}, ["and", "lists"]', "%s %d %% format characters",
+]
+
+
+def random_campaign(actors, rng: random.Random):
+    """40 items of three replies (120 tasks, ids interleaved with another campaign's), nasty texts, one null
+    text, gold tasks, 0-6 judgments per task with optional severities, tags and axes, and adjudications."""
+    axes = [{"key": "helpful", "name": "Helpful", "description": "", "scale": ["no", "somewhat", "yes"]},
+            {"key": "honest", "name": "Honest", "description": "", "scale": ["no", "partly", "mostly", "yes"]}]
+    version = published_version(actors.policy, rubric={"axes": axes, "severity_scale": ["a", "b", "c", "d"]})
+    campaign = services.campaign_create(user=actors.admin, name='Random "campaign" ✓', spec_version=version, overlap=6)
+    other = services.campaign_create(user=actors.admin, name="Other", spec_version=version, overlap=6)
+    for i in range(4):  # two campaigns imported by turns: neither one's task ids are contiguous
+        services.items_import(campaign=campaign, text=jsonl(10, replies=3, prefix=f"p{i}"), fmt="jsonl")
+        services.items_import(campaign=other, text=jsonl(5, replies=2, prefix=f"o{i}"), fmt="jsonl")
+    items = list(Item.objects.filter(campaign=campaign).order_by("id"))
+    for item in items:
+        item.prompt = rng.choice(NASTY_TEXTS) + f" #{item.pk}"
+        item.responses = [{"text": rng.choice(NASTY_TEXTS) + f" r{r}", "model": None} for r in range(3)]
+    items[3].responses[1]["text"] = None  # JSON null: exported as null, not "None"
+    for item in items[20:23]:  # what the texts are split by when read, and its escape
+        item.prompt, item.responses[2]["text"] = "the separator itself: \x1e", "a literal \\u001e, its escape"
+    Item.objects.bulk_update(items, ["prompt", "responses"])
+    tasks = list(Task.objects.filter(campaign__in=[campaign, other]).order_by("id"))
+    Task.objects.filter(pk__in=[t.pk for t in rng.sample(tasks, 8)]).update(is_gold=True)
+    people = [actors.admin, actors.policy, actors.policy2, actors.rater, actors.rater2, actors.outsider]
+    assignments, judgments = [], []
+    for task in tasks:
+        for rater in rng.sample(people, rng.choice([0, 1, 2, 3, 3, 3, 4, 5, 6])):
+            lean = rng.choice([-2, -1, 0, 1, 2])
+            pref = max(-2, min(2, lean + rng.choice([-1, 0, 0, 1])))
+            assignment = Assignment(task=task, campaign_id=task.campaign_id, rater=rater, swapped=False, status="judged",
+                                    created_at=task.item.created_at, expires_at=task.item.created_at)
+            tags = [sorted(rng.sample(["violence", "weapons"], rng.choice([0, 0, 0, 1, 1, 2]))) for _ in "xy"]
+            severity = [rng.choice([None, 0, 1, 2, 3, 3]) for _ in "xy"]
+            axes_xy = {a["key"]: {s: rng.choice([None, *range(len(a["scale"]))]) for s in "xy"}
+                       for a in axes if rng.random() < 0.8}
+            assignments.append(assignment)
+            judgments.append(Judgment(
+                assignment=assignment, task=task, campaign_id=task.campaign_id, rater=rater, preference=pref,
+                preference_xy=pref, categories={"a": tags[0], "b": tags[1]}, severity={"a": severity[0], "b": severity[1]},
+                axes={}, categories_x=tags[0], categories_y=tags[1], severity_x=severity[0], severity_y=severity[1],
+                axes_xy=axes_xy))
+    Assignment.objects.bulk_create(assignments)
+    for judgment in judgments:
+        judgment.assignment_id = judgment.assignment.pk
+    Judgment.objects.bulk_create(judgments)
+    # Not what validation lets through (an index off the scale, a side missing), read all the same.
+    Judgment.objects.filter(pk=judgments[0].pk).update(axes_xy={"helpful": {"x": 40, "y": 1}, "honest": {"y": 2}})
+    Judgment.objects.filter(pk=judgments[-1].pk).update(categories_x=["weapons", "violence"], categories_y=["weapons"] * 2)
+    for task in rng.sample(tasks, 10):
+        Adjudication.objects.create(task=task, preference_xy=rng.choice([-2, -1, 0, 1, 2]), decided_by=actors.policy,
+                                    categories_x=rng.choice([[], ["weapons"], ["weapons", "violence"]]), categories_y=[],
+                                    severity_x=rng.randrange(4), severity_y=rng.randrange(4))
+    return campaign
+
+
+def both_paths(campaign, filters: ExportFilters, weights: dict[int, float]) -> tuple:
+    """((pairs, sha256, bytes), counters, file) from pairs_write (range-wise on PostgreSQL) and from pair_rows."""
+    version = campaign.spec_version
+    ctx = ExportContext(campaign_id=campaign.pk, campaign_name=campaign.name,
+                        spec_label=f"{version.spec.name} v{version.number}", filters=filters, rater_weights=weights,
+                        axis_keys=tuple(a["key"] for a in version.document["rubric"]["axes"]))
+    fast_counters, plain_counters = {"ties": 0, "filtered": 0}, {"ties": 0, "filtered": 0}
+    fast = exports.pairs_write(ctx, "fast.jsonl", fast_counters)
+    plain = exports.write_snapshot(exports.pair_rows(ctx, plain_counters), "plain.jsonl")
+    media = Path(settings.MEDIA_ROOT)
+    return ((fast, fast_counters, (media / "fast.jsonl").read_bytes()),
+            (plain, plain_counters, (media / "plain.jsonl").read_bytes()))
+
+
+POSTGRESQL_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="the range-wise path is PostgreSQL's")
+
+
+@POSTGRESQL_ONLY
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+@pytest.mark.parametrize("range_ids, item_spread", [(5, 4), (8192, 0)])  # 8192: all tasks in one range
+def test_the_postgresql_path_writes_the_bytes_of_the_plain_one(actors, monkeypatch, aggregation, range_ids, item_spread):
+    campaign = random_campaign(actors, random.Random(f"{aggregation}-{range_ids}"))
+    monkeypatch.setattr(postgresql, "RANGE_IDS", range_ids)  # 5: many ranges, some with nothing to export
+    monkeypatch.setattr(postgresql, "ITEM_SPREAD", item_spread)  # 0: items read one per task, not by id range
+    weights = {actors.rater.pk: 0.9, actors.rater2.pk: 0.2, actors.policy.pk: 0.35}
+    for filters in [ExportFilters(aggregation=aggregation),
+                    ExportFilters(aggregation=aggregation, min_agreement=0.6, min_judgments=2, harmful_threshold=1.5),
+                    ExportFilters(aggregation=aggregation, categories=("weapons",), harmful_threshold=0.0)]:
+        fast, plain = both_paths(campaign, filters, weights)
+        assert fast == plain
+    (n, _, _), counters, content = both_paths(campaign, ExportFilters(aggregation=aggregation), weights)[0]
+    rows = [json.loads(line) for line in content.splitlines()]
+    assert n == len(rows) > 40 and counters["ties"] > 0
+    assert any(r["adjudicated"] for r in rows) and not all(r["adjudicated"] for r in rows)
+    assert None in {r["chosen"] for r in rows} | {r["rejected"] for r in rows}  # the null text
+    texts = [text or "" for r in rows for text in (r["prompt"], r["chosen"], r["rejected"])]
+    assert any("\\u001e" in t for t in texts) and any("\x1e" in t for t in texts)  # texts that must not be split
+
+
+@POSTGRESQL_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_texts_come_from_a_second_connection_on_the_same_snapshot(actors, monkeypatch):
+    campaign = random_campaign(actors, random.Random(7))
+    opened = []
+    real_connect = connection.Database.connect
+    monkeypatch.setattr(connection.Database, "connect", lambda *a, **k: opened.append(1) or real_connect(*a, **k))
+    fast, plain = both_paths(campaign, ExportFilters(), {})
+    assert fast == plain and fast[0][0] > 40
+    assert opened == [1]
+
+
+def test_rounding_is_pythons_round():
+    rng = random.Random(3)
+    values = [rng.uniform(-3, 3) for _ in range(5000)] + [k / 2**e for k in range(-40, 41) for e in range(1, 9)]
+    values += [0.00005, 0.00015, 1.00005, 2.5e-10, -2.5e-10, 5e-10, 1.5e-9]
+    for ndigits in (4, 9):
+        assert consensus.python_round(np.array(values), ndigits).tolist() == [round(v, ndigits) for v in values]
