@@ -1,5 +1,6 @@
 """Loading a backbone or a checkpoint, and scoring (prompt, response) pairs with it."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,23 @@ from .device import autocast, choose_device
 METADATA_FILE = "specloop.json"
 
 
+@contextlib.contextmanager
+def quiet_transformers():
+    """No load reports or progress bars from transformers: a fresh head is expected, and jobs log their own lines."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_backbone(name: str, device: torch.device):
     """(tokenizer, model with a fresh scalar head) from an HF id or a local folder; safetensors only, never a pickle."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -19,7 +37,8 @@ def load_backbone(name: str, device: torch.device):
     if tokenizer.pad_token_id is None:
         # Decoder-only backbones often have no pad token: pad with EOS (masked out anyway).
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1, use_safetensors=True)
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id  # decoder heads read the last non-pad token
     return tokenizer, model.to(device)
 
@@ -78,6 +97,7 @@ def load_scorer(checkpoint_dir: Path, device: str = "auto") -> Scorer:
     metadata = json.loads(metadata_path.read_text())
     torch_device, device_name = choose_device(device)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir, use_safetensors=True).to(torch_device)
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir, use_safetensors=True).to(torch_device)
     model.eval()
     return Scorer(model, tokenizer, metadata, torch_device, device_name)

@@ -16,7 +16,7 @@ from .config import TrainConfig
 from .device import autocast, bf16_supported, choose_device, versions
 from .losses import bradley_terry_loss, cost_loss
 from .metrics import pair_metrics, scalar_metrics
-from .scoring import METADATA_FILE, load_backbone, score_sequences
+from .scoring import METADATA_FILE, load_backbone, quiet_transformers, score_sequences
 
 EVAL_BATCH_SEQUENCES = 64  # sequences per scoring batch at evaluation (no gradients, so larger than training)
 
@@ -230,7 +230,8 @@ def _write_checkpoint(model, tokenizer, output_dir: Path, *, cfg: TrainConfig, m
                       provenance: dict, files: list[Path], rows: int, n_train: int, n_eval: int) -> None:
     """model.safetensors + config.json + tokenizer files + specloop.json (what it is and what made it)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)  # safetensors (the only format transformers 5 writes)
+    with quiet_transformers():
+        model.save_pretrained(output_dir)  # safetensors (the only format transformers 5 writes)
     tokenizer.save_pretrained(output_dir)
     metadata = {
         "format": "specloop-scorer/1",
