@@ -1,6 +1,10 @@
 """REST API for training jobs (SPEC section 6): launch, list, detail with metric series, logs, cancel."""
 
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, Http404
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -115,3 +119,19 @@ class TrainingJobCancelApi(APIView):
     def post(self, request: Request, job_id: int) -> Response:
         job = services.training_job_cancel(job=selectors.job_get(user=request.user, job_id=job_id), user=request.user)
         return Response(job_out(job))
+
+
+class TrainingJobArtifactApi(APIView):
+    permission_classes = [IsPolicyOrAdmin]
+
+    @extend_schema(summary="Download one artifact of a job (checkpoint weights, config, tokenizer, metadata)",
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, job_id: int, name: str) -> FileResponse:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        artifact = next((a for a in job.artifacts if a.get("name") == name), None)
+        if artifact is None:
+            raise Http404("No such artifact.")
+        path = Path(settings.MEDIA_ROOT) / artifact["path"]
+        if not path.is_file():
+            raise Http404("The artifact is missing from storage.")
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"job-{job.pk}-{name}")

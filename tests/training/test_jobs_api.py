@@ -51,6 +51,14 @@ def test_an_admin_launches_a_reward_model_job_that_trains_registers_and_scores(a
     assert "model.safetensors" in names and "specloop.json" in names
     assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
 
+    weights = actors.api("policy").get(f"/api/v1/training-jobs/{job_id}/artifacts/model.safetensors")
+    assert weights.status_code == 200
+    from safetensors.torch import load as load_safetensors
+
+    assert load_safetensors(b"".join(weights.streaming_content))  # tensors, no pickle
+    assert actors.api("policy").get(f"/api/v1/training-jobs/{job_id}/artifacts/..%2Fsecret").status_code == 404
+    assert actors.api("rater").get(f"/api/v1/training-jobs/{job_id}/artifacts/model.safetensors").status_code == 403
+
     model = RewardModel.objects.get(pk=detail["reward_model"])
     assert model.kind == "reward" and model.job_id == job_id
     assert list(model.exports.values_list("sha256", flat=True)) == [export.sha256]
