@@ -67,6 +67,16 @@ def real_broker(settings, tmp_path):
     app.control.purge()
 
 
+def _long_job_stepping(actors, tiny_model_dir: str, worker_log: Path) -> TrainingJob:
+    """A job of many epochs, launched and seen taking its first step on the worker."""
+    export = learnable_snapshot(actors.admin)
+    job = services.training_job_create(user=actors.admin, kind="reward_model", export_ids=[export.pk],
+                                       config=tiny_config(tiny_model_dir, epochs=500))
+    _wait_for(lambda: TrainingJob.objects.filter(pk=job.pk, steps__gte=1).exists(),
+              seconds=180, what="the job to start stepping", log_path=worker_log)
+    return job
+
+
 def _status(job_id: int) -> str:
     return TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
 
@@ -96,11 +106,7 @@ def test_cancel_reaches_a_job_running_on_a_real_worker(actors, real_broker, tiny
     worker_log = real_broker / "worker.log"
     worker = _start_worker(real_broker / "media", worker_log)
     try:
-        export = learnable_snapshot(actors.admin)
-        job = services.training_job_create(user=actors.admin, kind="reward_model", export_ids=[export.pk],
-                                           config=tiny_config(tiny_model_dir, epochs=500))
-        _wait_for(lambda: TrainingJob.objects.filter(pk=job.pk, steps__gte=1).exists(),
-                  seconds=180, what="the job to start stepping", log_path=worker_log)
+        job = _long_job_stepping(actors, tiny_model_dir, worker_log)
         assert actors.api("admin").post(f"/api/v1/training-jobs/{job.pk}/cancel/").status_code == 200
         _wait_for(lambda: _status(job.pk) == "cancelled", seconds=60, what="the job to stop", log_path=worker_log)
         job.refresh_from_db()
@@ -114,11 +120,7 @@ def test_a_worker_killed_mid_job_leaves_the_job_failed_with_a_reason(actors, rea
     worker_log = real_broker / "worker.log"
     worker = _start_worker(real_broker / "media", worker_log)
     try:
-        export = learnable_snapshot(actors.admin)
-        job = services.training_job_create(user=actors.admin, kind="reward_model", export_ids=[export.pk],
-                                           config=tiny_config(tiny_model_dir, epochs=500))
-        _wait_for(lambda: TrainingJob.objects.filter(pk=job.pk, steps__gte=1).exists(),
-                  seconds=180, what="the job to start stepping", log_path=worker_log)
+        job = _long_job_stepping(actors, tiny_model_dir, worker_log)
         settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS = 3
         assert services.training_jobs_reap() == 0  # beating every 0.5 s: alive
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool child, as a lost machine would
