@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from labeling.models import Judgment, Task
+from labeling.models import Campaign, Judgment, Task
 from tests.labeling.helpers import jsonl, make_campaign, published_version
 
 
@@ -167,4 +167,9 @@ def test_an_unassigned_rater_gets_404_for_the_campaign(actors):
     campaign = make_campaign(actors, n_items=1, raters=("rater",))
     assert actors.api("rater2").get(f"/api/v1/campaigns/{campaign.pk}/next-task/").status_code == 404
     assert actors.api("rater2").get(f"/api/v1/campaigns/{campaign.pk}/").status_code == 404
-    assert actors.api("admin").post("/api/v1/campaigns/", {"name": "x", "spec": 1}, format="json").status_code in (400, 404)
+
+
+def test_a_campaign_on_a_spec_that_does_not_exist_is_a_404_and_nothing_is_saved(actors):
+    response = actors.api("admin").post("/api/v1/campaigns/", {"name": "x", "spec": 999999}, format="json")
+    assert response.status_code == 404
+    assert not Campaign.objects.exists()
