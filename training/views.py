@@ -83,6 +83,8 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
         "page": page, "rows": [_job_row(j) for j in page], "status": status, "kind": kind,
         "status_choices": list(STATUS_LABELS), "kind_choices": TrainingJob.KIND_CHOICES,
         "can_launch": _is_admin(request), "filtered": bool(status or kind),
+        # While a listed job is queued or running, the table refreshes itself (see the template).
+        "live": any(j.status in (TrainingJob.QUEUED, TrainingJob.RUNNING) for j in page),
     }
     return render(request, "training/job_list.html#job-table" if request.htmx else "training/job_list.html", context)
 

@@ -191,7 +191,7 @@ def test_the_filter_form_gets_only_the_table_over_htmx(client, actors, done, run
 
     body = client.get(reverse("training:list") + "?status=running", headers=HX).content.decode()
 
-    assert body.lstrip().startswith('<div id="job-table">')
+    assert body.lstrip().startswith('<div id="job-table"')
     assert "<html" not in body and "cost run" in body and "rm baseline" not in body
 
 
@@ -548,3 +548,9 @@ def test_the_pages_read_a_job_the_ml_package_trained(client, actors, media, tiny
     scored = client.post(reverse("models:score", args=[model.pk]), {"prompt": "question", "response": "answer rude"},
                          headers=HX)
     assert scored.status_code == 200 and 'id="score-value">' in scored.content.decode()
+
+
+def test_the_list_refreshes_itself_only_while_a_job_is_queued_or_running(client, actors, done, running):
+    client.force_login(actors.admin)
+    assert b'hx-trigger="every 5s' in client.get("/training/").content
+    assert b'hx-trigger="every 5s' not in client.get("/training/?status=succeeded").content
