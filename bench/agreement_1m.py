@@ -74,10 +74,19 @@ def main() -> None:
         categories = [c["key"] for c in doc["categories"]]
         full, load, compute = [], [], []
         result = None
+        from django.core.cache import caches
+
+        cache = caches[selectors.AGREEMENT_CACHE]
         for _ in range(args.repeat):
+            cache.clear()  # time the computation, not the per-process cache of a known judgment state
             start = time.perf_counter()
             result = selectors.campaign_agreement(campaign=campaign)
             full.append(time.perf_counter() - start)
+        cached = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            selectors.campaign_agreement(campaign=campaign)
+            cached.append(time.perf_counter() - start)
         for _ in range(args.repeat):
             start = time.perf_counter()
             arrays = agreement.load_arrays(campaign.pk, list(axes))
@@ -95,6 +104,7 @@ def main() -> None:
         print(f"   judgments {result['n_judgments']:,}  tasks {result['n_tasks']:,}  raters {len(result['raters'])}"
               f"  category tags {tagged:,} ({tagged / (2 * result['n_judgments']):.1%} of replies)")
         bench.figure("campaign_agreement (best)", min(full), "s", f"< {TARGET_SECONDS} s")
+        bench.figure("  again, same judgments (cached, best)", min(cached), "s")
         bench.figure("  load_arrays (best)", min(load), "s")
         bench.figure("  agreement_compute (best)", min(compute), "s")
         bench.figure("campaign_agreement (all runs)", " ".join(f"{t:.2f}" for t in full), "s")

@@ -110,7 +110,8 @@ class Judgment(models.Model):
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgment")
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="judgments")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="judgments")
+    # Indexed by (campaign, id) below instead of campaign alone: the same lookups, plus the campaign's last id.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments")
     preference = models.SmallIntegerField()  # as shown: negative = A better
     preference_xy = models.SmallIntegerField()  # canonical: negative = x better
@@ -128,7 +129,10 @@ class Judgment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["campaign", "created_at"], name="judgment_campaign_time_idx")]
+        indexes = [
+            models.Index(fields=["campaign", "created_at"], name="judgment_campaign_time_idx"),
+            models.Index(fields=["campaign", "id"], name="judgment_campaign_id_idx"),
+        ]
 
 
 class Adjudication(models.Model):

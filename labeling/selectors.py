@@ -4,7 +4,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.core.cache import caches
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -71,7 +72,27 @@ def campaign_progress(*, campaign: Campaign) -> dict[str, Any]:
     }
 
 
+AGREEMENT_CACHE = "agreement"
+
+
 def campaign_agreement(*, campaign: Campaign) -> dict[str, Any]:
+    """The campaign's agreement, computed once per state of its judgments.
+
+    Judgments are only ever added (never edited or deleted on their own), so the campaign's last
+    judgment id names the state: one index probe on (campaign, id). The result is kept per process
+    until a judgment is added (about 1.5 s to compute at 1M judgments).
+    """
+    last = Judgment.objects.filter(campaign=campaign).aggregate(last=Max("id"))["last"]
+    key = f"campaign-agreement:{campaign.pk}:{campaign.spec_version_id}:{last}"
+    cache = caches[AGREEMENT_CACHE]
+    result = cache.get(key)
+    if result is None:
+        result = _campaign_agreement_compute(campaign)
+        cache.set(key, result, timeout=3600)
+    return result
+
+
+def _campaign_agreement_compute(campaign: Campaign) -> dict[str, Any]:
     doc = campaign.spec_version.document
     axes = {a["key"]: len(a["scale"]) for a in doc["rubric"]["axes"]}
     arrays = agreement.load_arrays(campaign.pk, list(axes))

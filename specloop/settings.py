@@ -207,6 +207,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Agreement results per campaign and judgment state, per process (values are copied in and out).
+    "agreement": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "agreement",
+                  "OPTIONS": {"MAX_ENTRIES": 32}},
+}
+
 # Celery: a real broker when REDIS_URL is set, otherwise tasks run in-process (embedded mode).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -19,6 +19,9 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.LABELING_EXPIRY_SWEEP_SECONDS = 0  # sweep on every next-task so expiry tests need no waiting
     settings.TRAINING_INPROCESS = "sync"  # without a worker, a launched job runs inside the launching call
+    from django.core.cache import caches
+
+    caches["agreement"].clear()  # ids restart in emptied databases: no result may outlive its test
 
 
 class Actors:

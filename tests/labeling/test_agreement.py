@@ -5,6 +5,7 @@ import random
 import krippendorff
 import numpy as np
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from krippendorff.krippendorff import _coincidences
 
@@ -192,6 +193,7 @@ def test_side_order_does_not_change_any_alpha(actors):
         a.save(update_fields=["swapped"])
         judgment.preference = -judgment.preference
         judgment.save(update_fields=["preference"])
+    caches[selectors.AGREEMENT_CACHE].clear()  # judgments are never edited in the product: recompute here
     after = selectors.campaign_agreement(campaign=campaign)
     for field in ("preference", "preference_direction", "severity"):
         assert after[field] == before[field]
@@ -267,7 +269,10 @@ def test_the_postgresql_load_gives_the_same_arrays_as_the_generic_load(actors):
         assert heap_order != sorted(heap_order)
         cursor.execute("SHOW parallel_tuple_cost")
         tuple_cost = cursor.fetchone()[0]
+        # Read in heap order, as a large campaign is (a sequential scan), not through the (campaign, id) index.
+        cursor.execute("SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable_indexonlyscan = off")
         fast = agreement.load_arrays_postgresql(campaign.pk, ["helpful"])
+        cursor.execute("RESET enable_indexscan; RESET enable_bitmapscan; RESET enable_indexonlyscan")
         cursor.execute("SHOW parallel_tuple_cost")
         assert cursor.fetchone()[0] == tuple_cost  # the planner setting it lowers is put back
     plain = agreement.load_arrays_generic(campaign.pk, ["helpful"])  # in id order
@@ -311,3 +316,21 @@ def test_the_order_of_judgments_and_tags_changes_nothing(actors):
     )
     settings = {"axes": {"helpful": 3}, "categories": ["violence", "weapons"], "severity_levels": 4}
     assert agreement.agreement_compute(shuffled, **settings) == agreement.agreement_compute(arrays, **settings)
+
+
+def test_agreement_is_computed_once_per_state_of_the_judgments(actors, monkeypatch):
+    from tests.labeling.helpers import judge
+
+    campaign = make_campaign(actors, n_items=4, overlap=2)
+    for rater in (actors.rater, actors.rater2):
+        judge(campaign, rater, prefer_x=-2, severity={"a": 0, "b": 1})
+    computed = []
+    real = agreement.agreement_compute
+    monkeypatch.setattr(agreement, "agreement_compute", lambda *a, **k: computed.append(1) or real(*a, **k))
+    first = selectors.campaign_agreement(campaign=campaign)
+    again = selectors.campaign_agreement(campaign=campaign)
+    assert again == first and len(computed) == 1
+    judge(campaign, actors.rater, prefer_x=2, severity={"a": 1, "b": 0})
+    after = selectors.campaign_agreement(campaign=campaign)
+    assert len(computed) == 2
+    assert sum(r["n_judgments"] for r in after["raters"]) == sum(r["n_judgments"] for r in first["raters"]) + 1
