@@ -6,7 +6,6 @@ job the heartbeat check has failed stays failed even if its worker wakes up agai
 """
 
 import dataclasses
-import logging
 import os
 import socket
 import threading
@@ -26,8 +25,6 @@ from labeling.models import ExportSnapshot
 from specloop.errors import Conflict, ValidationFailed
 
 from .models import JobLog, JobMetric, TrainingJob
-
-log = logging.getLogger(__name__)
 
 # Job kinds the workers can run today, and the ml package's name for each.
 ML_KINDS = {TrainingJob.REWARD_MODEL: "reward", TrainingJob.COST_MODEL: "cost"}
@@ -206,14 +203,6 @@ class _Heartbeat(threading.Thread):
             connection.close()
 
 
-def _device_label(requested: str) -> str:
-    import torch
-
-    if requested in ("auto", "cuda") and torch.cuda.is_available():
-        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
-    return "cpu"
-
-
 def training_job_run(*, job_id: int, host: str | None = None) -> str:
     """Run a queued job to its end; returns the job's final status (or its current one when it was not queued)."""
     host = host or worker_host()
@@ -261,7 +250,9 @@ def _train(job: TrainingJob, host: str) -> str:
         if not path.is_file():
             raise FileNotFoundError(f"the file of export {export.pk} is missing from storage ({export.path})")
         data_files.append(path)
-    device = _device_label(cfg.device)
+    from rewardmodels.ml.device import choose_device
+
+    _, device = choose_device(cfg.device)  # the trainer's own choice and label, shown while the job runs
     TrainingJob.objects.filter(pk=job.pk).update(device=device)
     _log(job.pk, f"running on {host}, device {device}; backbone {cfg.backbone}; "
                  f"{sum(e.n_pairs for e in exports)} pairs from {len(exports)} export(s)")

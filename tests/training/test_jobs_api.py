@@ -124,6 +124,17 @@ def test_a_bad_launch_request_names_the_problem(actors, media, no_dispatch, body
     assert field in [e["field"] for e in response.json()["detail"]["errors"]], response.json()
 
 
+@pytest.mark.django_db(transaction=True)  # the job is handed over after the commit
+def test_a_job_trains_on_every_row_of_every_snapshot_it_names(actors, media, tiny_model_dir):
+    first, second = learnable_snapshot(actors.admin, n=24), learnable_snapshot(actors.admin, n=24, seed=1)
+    job = services.training_job_create(user=actors.admin, kind="reward_model", export_ids=[first.pk, second.pk],
+                                       config=tiny_config(tiny_model_dir, epochs=1))
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert JobLog.objects.filter(job=job, message__startswith="read 48 rows from 2 file(s)").exists()
+    assert set(job.reward_model.exports.all()) == {first, second}
+
+
 def test_a_job_can_train_on_several_snapshots_together(actors, media, no_dispatch):
     first, second = learnable_snapshot(actors.admin, n=8), learnable_snapshot(actors.admin, n=8, seed=1)
     response = actors.api("admin").post("/api/v1/training-jobs/", {
