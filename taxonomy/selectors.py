@@ -42,9 +42,13 @@ def spec_version_latest(*, spec: Spec) -> SpecVersion:
 
 
 def spec_versions(*, spec: Spec) -> list[SpecVersion]:
+    """Every version of ``spec``, oldest first; ``based_on`` is linked within the list, not loaded per version."""
     versions = list(spec.versions.select_related("created_by", "published_by").order_by("number"))
+    by_id = {version.pk: version for version in versions}
     for version in versions:
         version.spec = spec
+        if version.based_on_id in by_id:
+            version.based_on = by_id[version.based_on_id]
     return versions
 
 
