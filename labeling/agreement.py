@@ -55,16 +55,16 @@ class JudgmentArrays:
         return dense_index(self.task)
 
 
-def dense_index(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dense_index(ids: np.ndarray, *, slack: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(ids, return_inverse=True)`` without sorting when the ids are dense enough.
 
     Task and rater ids of a campaign are mostly consecutive, so a presence table over their range ranks
-    them in O(J); sparse ids fall back to the sort.
+    them in O(J); ids spread over more than 4 × J + ``slack`` fall back to the sort.
     """
     if len(ids) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     low, high = int(ids.min()), int(ids.max())
-    if high - low > 4 * len(ids) + 1024:
+    if high - low > 4 * len(ids) + slack:
         unique, index = np.unique(ids, return_inverse=True)
         return unique, index.reshape(-1)
     seen = np.zeros(high - low + 1, dtype=bool)  # (range,)

@@ -13,8 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 
+from ..agreement import dense_index
+
 if TYPE_CHECKING:
     from . import ExportContext
+
+_SLACK = 65536  # codes of rounded numbers span a few tens of thousands however few they are: rank them without a sort
 
 
 @dataclass
@@ -77,19 +81,6 @@ def _take(table: list[bytes], codes: np.ndarray) -> list[bytes]:
     return column[codes].tolist()
 
 
-def _dense(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct keys increasing, code of each key): np.unique, without its sort when the keys' range is small."""
-    if len(keys) == 0:
-        return keys, np.zeros(0, dtype=np.int64)
-    low, high = int(keys.min()), int(keys.max())
-    if high - low > 4 * len(keys) + 65536:
-        distinct, codes = np.unique(keys, return_inverse=True)
-        return distinct, codes.reshape(-1)
-    seen = np.zeros(high - low + 1, dtype=bool)
-    seen[keys - low] = True
-    return np.flatnonzero(seen) + low, (np.cumsum(seen) - 1)[keys - low]
-
-
 def _json_values(values: np.ndarray, *, integers: bool = False) -> tuple[np.ndarray, list[bytes]]:
     """(code of each value, same shape; JSON of each code): numbers as orjson writes them, nan as null.
 
@@ -98,7 +89,7 @@ def _json_values(values: np.ndarray, *, integers: bool = False) -> tuple[np.ndar
     """
     flat = values.ravel()
     keys = np.where(np.isnan(flat), -1, np.rint(np.nan_to_num(flat) * 1e4)).astype(np.int64)
-    distinct, codes = _dense(keys)
+    distinct, codes = dense_index(keys, slack=_SLACK)
     first = np.zeros(len(distinct), dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]  # a place holding each distinct value
     cast = int if integers else float
@@ -110,7 +101,7 @@ def _pieces(fmt: bytes, *columns: tuple[np.ndarray, list[bytes]]) -> list[bytes]
     combined = np.zeros(len(columns[0][0]), dtype=np.int64)
     for codes, table in columns:
         combined = combined * len(table) + codes
-    distinct, rows = _dense(combined)
+    distinct, rows = dense_index(combined, slack=_SLACK)
     texts = []
     for code in distinct.tolist():
         values = []
