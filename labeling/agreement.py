@@ -140,39 +140,47 @@ def load_arrays_postgresql(campaign_id: int, axis_keys: list[str]) -> JudgmentAr
     given = indexes[1:]  # severities and axes: -1 was "not given"
     given[given < 0] = np.nan
     arrays = _arrays_from_columns([*ids, *indexes[:3], seconds, *indexes[3:]], axis_keys, _gold_of(ids[1], gold_rows))
-    x, y = tags_from_lists(tasks_x, lists_x), tags_from_lists(tasks_y, lists_y)
-    arrays.tag_names = sorted(set(x[2]) | set(y[2]))
-    code = {name: i for i, name in enumerate(arrays.tag_names)}
-    arrays.tag_task = np.concatenate([x[0], y[0]])
-    arrays.tag_side = np.repeat([0, 1], [len(x[0]), len(y[0])])
-    arrays.tag_key = np.concatenate([np.array([code[n] for n in names], dtype=np.int64)[key]  # a side's codes → ours
-                                     for _, key, names in (x, y)])
+    sides = [(tasks_x, lists_x), (tasks_y, lists_y)]
+    ((task_x, key_x), (task_y, key_y)), arrays.tag_names = tags_of_sides(sides, ">i8")
+    arrays.tag_task = np.concatenate([task_x, task_y])
+    arrays.tag_side = np.repeat([0, 1], [len(task_x), len(task_y)])
+    arrays.tag_key = np.concatenate([key_x, key_y])
     return arrays
 
 
-def tags_from_lists(packed_tasks: bytes | None, lists: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One tag per key in each judgment's list: (task of each tag (G,), key of each tag (G,), key names).
+def tags_of_sides(
+    sides: list[tuple[bytes | None, str | None]], task_dtype: str
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
+    """Per side, (task of each tag (G,), its index into the names), and the tag names, sorted.
 
-    packed_tasks: the big-endian int8 task ids of the judgments that tagged something; lists: their JSON
-    lists of keys, one a line (JSON text escapes newlines). The lists repeat (a spec has a few dozen
-    categories), so each distinct one is parsed once and its judgments are found by grouping.
+    Each side comes as the packed big-endian task ids (``task_dtype``) of the judgments that tagged
+    something and their JSON lists of keys, one a line (JSON text escapes newlines). The lists repeat
+    (a spec has a few dozen categories), so each distinct one is parsed once and its judgments are found
+    by grouping. A key listed twice counts twice.
     """
-    task = np.frombuffer(packed_tasks or b"", dtype=">i8").astype(np.int64)  # (N,)
-    lines = lists.split("\n") if lists else []
-    if len(task) != len(lines):
-        raise ValueError(f"{len(task)} tagged judgments but {len(lines)} tag lists")
-    distinct = {text: i for i, text in enumerate(dict.fromkeys(lines))}
-    list_code = np.fromiter(map(distinct.__getitem__, lines), dtype=np.int64, count=len(lines))  # (N,)
-    order = np.argsort(list_code, kind="stable")
-    bounds = np.searchsorted(list_code[order], np.arange(len(distinct) + 1))
-    names: dict[str, int] = {}
-    tasks, keys = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-    for i, text in enumerate(distinct):
-        group = task[order[bounds[i]:bounds[i + 1]]]
-        for key in json.loads(text):
-            tasks.append(group)
-            keys.append(np.full(len(group), names.setdefault(key, len(names))))
-    return np.concatenate(tasks), np.concatenate(keys), list(names)
+    parsed_sides = []
+    for packed, lists in sides:
+        task = np.frombuffer(packed or b"", dtype=task_dtype).astype(np.int64)  # (N,)
+        lines = lists.split("\n") if lists else []
+        if len(task) != len(lines):
+            raise ValueError(f"{len(task)} tagged judgments but {len(lines)} tag lists")
+        distinct = {text: i for i, text in enumerate(dict.fromkeys(lines))}
+        list_code = np.fromiter(map(distinct.__getitem__, lines), dtype=np.int64, count=len(lines))  # (N,)
+        parsed_sides.append((task, list_code, [json.loads(text) for text in distinct]))
+    names = sorted({key for _, _, parsed in parsed_sides for keys in parsed for key in keys})
+    index = {name: i for i, name in enumerate(names)}
+    out = []
+    for task, list_code, parsed in parsed_sides:
+        order = np.argsort(list_code, kind="stable")
+        bounds = np.searchsorted(list_code[order], np.arange(len(parsed) + 1))
+        tasks, keys = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for i, listed in enumerate(parsed):
+            group = task[order[bounds[i]:bounds[i + 1]]]
+            for key in listed:
+                tasks.append(group)
+                keys.append(np.full(len(group), index[key], dtype=np.int64))
+        out.append((np.concatenate(tasks), np.concatenate(keys)))
+    return out, names
 
 
 def _gold_of(task: np.ndarray, gold_rows: list[tuple[int, int]]) -> np.ndarray:

@@ -20,6 +20,7 @@ import orjson
 from django.db import connection, transaction
 from psycopg import Cursor, sql
 
+from ..agreement import tags_of_sides
 from .consensus import Judged, Range, Texts, consensus, lines
 
 if TYPE_CHECKING:
@@ -102,33 +103,6 @@ def _records(packed: bytes | None, n_axes: int, hashed: bool) -> np.ndarray:
     else:
         fields += [("axes", ">i2", (n_axes, 2))] * bool(n_axes)
     return np.frombuffer(packed or b"", dtype=np.dtype(fields))
-
-
-def _tags(sides: list[tuple[bytes | None, str | None]]) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
-    """Per side, (task offset, tag) of each tag, from the task offset of every judgment that tagged something
-    and their JSON lists, one a line; the lists repeat, so each distinct one is parsed once."""
-    parsed_sides = []
-    for packed, lists in sides:
-        list_task = np.frombuffer(packed or b"", dtype=">i4").astype(np.int64)  # (L,)
-        listed = lists.split("\n") if lists else []
-        if len(listed) != len(list_task):
-            raise ValueError(f"{len(list_task)} tagged judgments but {len(listed)} tag lists")
-        distinct = {text: i for i, text in enumerate(dict.fromkeys(listed))}
-        list_code = np.fromiter(map(distinct.__getitem__, listed), dtype=np.int64, count=len(listed))  # (L,)
-        parsed_sides.append((list_task, list_code, [orjson.loads(text) for text in distinct]))
-    names = sorted({tag for _, _, parsed in parsed_sides for tags in parsed for tag in tags})
-    index = {name: i for i, name in enumerate(names)}
-    out = []
-    for list_task, list_code, parsed in parsed_sides:
-        order = np.argsort(list_code, kind="stable")
-        bounds = np.searchsorted(list_code[order], np.arange(len(parsed) + 1))
-        tag_task, tag = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for i, tags in enumerate(parsed):
-            for name in tags:  # a tag listed twice counts twice, as in _majority_tags
-                tag_task.append(list_task[order[bounds[i]:bounds[i + 1]]])
-                tag.append(np.full(bounds[i + 1] - bounds[i], index[name]))
-        out.append((np.concatenate(tag_task), np.concatenate(tag)))
-    return out, names
 
 
 # The texts of a range's exported pairs, one aggregate per kind; ``sides`` holds one byte per task id of the
@@ -266,7 +240,7 @@ def postgresql_chunks(ctx: ExportContext, counters: dict[str, int]) -> Iterator[
                 record = _records(row[5], n_axes, hashed=False)
                 axes = record["axes"].reshape(len(record), 2 * n_axes) if n_axes else np.zeros((len(record), 0))
             tasks_x, lists_x, tasks_y, lists_y, order, _, gold, first_item, last_item, adjudications, *adjudicated_tags = row
-            tags, tag_names = _tags([(tasks_x, lists_x), (tasks_y, lists_y)])
+            tags, tag_names = tags_of_sides([(tasks_x, lists_x), (tasks_y, lists_y)], ">i4")
             return Judged(record, axes, tags, tag_names, order, gold, first_item, last_item, adjudications, tuple(adjudicated_tags))
 
         def texts(rng: Range) -> Texts:
