@@ -143,7 +143,8 @@ def pair_rows(ctx: ExportContext, counters: dict[str, int]) -> Iterator[dict[str
                 task_id, prompt, x_text, y_text, ids, *per_judgment = row[:12]
                 adj_pref, adj_sev_x, adj_sev_y, adj_cats_x, adj_cats_y = row[12:]
                 # Judgment order fixes the order of the weighted sums' float additions: by judgment id.
-                order = sorted(range(len(_decode(ids))), key=_decode(ids).__getitem__)
+                ids = _decode(ids)
+                order = sorted(range(len(ids)), key=ids.__getitem__)
                 prefs, raters, sev_x, sev_y, cats_x, cats_y, axes = ([v[i] for i in order] for v in map(_decode, per_judgment))
                 n = len(prefs)
                 if n < filters.min_judgments:
