@@ -51,8 +51,10 @@ def spec_list_view(request: HttpRequest) -> HttpResponse:
             return HttpResponse("Creating specs needs the policy role.", status=403)
         if form.is_valid():
             start = form.cleaned_data["start"]
-            document = {"example": example_document, "blank": lambda: None}.get(start, lambda: None)()
-            if start == "upload":
+            document = None  # blank: the service starts from the empty document
+            if start == "example":
+                document = example_document()
+            elif start == "upload":
                 document = _read_upload(form.cleaned_data["file"])
             version = services.spec_create(user=request.user, name=form.cleaned_data["name"], document=document)
             return redirect(_version_url(version))
