@@ -109,8 +109,7 @@ def _apply_budget(doc: dict[str, Any], key: str, budget: float | None) -> None:
 def category_add(*, version: SpecVersion, user, category: dict[str, Any], budget: float | None = None) -> SpecVersion:
     def edit(doc: dict[str, Any]) -> None:
         doc["categories"].append(dict(category))
-        if budget is not None:
-            doc["budgets"][category.get("key")] = budget
+        _apply_budget(doc, category.get("key"), budget)
 
     return spec_version_edit(
         version=version, user=user, action="category.add",
