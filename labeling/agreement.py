@@ -54,6 +54,18 @@ class JudgmentArrays:
         """(task ids (T,) increasing, task index of each judgment (J,)): every alpha and table shares it."""
         return dense_index(self.task)
 
+    @cached_property
+    def preference_counts(self) -> np.ndarray:
+        """(T, 5) judgments of each task per canonical preference -2..2."""
+        tasks, unit = self.units
+        return np.bincount(unit * 5 + self.preference + 2, minlength=len(tasks) * 5).reshape(len(tasks), 5)
+
+    @cached_property
+    def direction_counts(self) -> np.ndarray:
+        """(T, 3) judgments of each task preferring x, tying, preferring y (alpha, rater table and queue)."""
+        p = self.preference_counts
+        return np.stack([p[:, 0] + p[:, 1], p[:, 2], p[:, 3] + p[:, 4]], axis=1)
+
 
 def dense_index(ids: np.ndarray, *, slack: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(ids, return_inverse=True)`` without sorting when the ids are dense enough.
@@ -357,13 +369,6 @@ def _direction(preference: np.ndarray) -> np.ndarray:
     return np.sign(preference).astype(np.int64) + 1  # 0 = x better, 1 = tie, 2 = y better
 
 
-def _per_task_directions(arrays: JudgmentArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(task ids (T,), direction counts per task (T × 3), task index of each judgment (J,))."""
-    tasks, index = arrays.units
-    counts = np.bincount(index * 3 + _direction(arrays.preference), minlength=len(tasks) * 3).reshape(len(tasks), 3)
-    return tasks, counts, index
-
-
 def majority_direction(counts: np.ndarray) -> np.ndarray:
     """Per row: the direction most judgments chose, or -1 when two directions tie for most."""
     columns = list(counts.T)  # D × (N,): column by column, as a reduction over a short last axis is slow
@@ -382,7 +387,7 @@ def rater_table(arrays: JudgmentArrays) -> list[dict[str, Any]]:
     """Per rater: agreement with the leave-one-out consensus, judgments, median seconds, gold accuracy."""
     if len(arrays) == 0:
         return []
-    _, counts, index = _per_task_directions(arrays)
+    counts, (_, index) = arrays.direction_counts, arrays.units
     direction = _direction(arrays.preference)
     # The consensus of the others depends only on the task and the judgment's own direction: (T, 3).
     # (Row u, column d is only read for judgments of u that chose d, so counts[u, d] - 1 >= 0 there.)
@@ -421,7 +426,7 @@ def task_disagreement(arrays: JudgmentArrays, *, limit: int = 200) -> list[dict[
     """Tasks with two or more judgments, most disputed first: share outside the majority, then spread."""
     if len(arrays) == 0:
         return []
-    tasks, counts, index = _per_task_directions(arrays)
+    counts, (tasks, index) = arrays.direction_counts, arrays.units
     total = row_sums(counts)
     share_majority = reduce(np.maximum, list(counts.T)) / np.maximum(total, 1)
     preference = arrays.preference.astype(float)
@@ -446,14 +451,11 @@ def agreement_compute(
     """Every alpha of SPEC section 3 plus the rater table and the disagreement queue."""
     tasks, unit = arrays.units
     n_tasks = len(tasks)
-    preference = np.bincount(unit * 5 + arrays.preference + 2, minlength=n_tasks * 5).reshape(n_tasks, 5)  # (T, 5)
-    direction = np.stack([preference[:, 0] + preference[:, 1], preference[:, 2], preference[:, 3] + preference[:, 4]],
-                         axis=1)  # (T, 3): x better, tie, y better
     result: dict[str, Any] = {
         "n_judgments": len(arrays),
         "n_tasks": n_tasks,
-        "preference": alpha_of(preference.astype(np.float64), PREFERENCE_DOMAIN, "ordinal"),
-        "preference_direction": alpha_of(direction.astype(np.float64), np.arange(3), "nominal"),
+        "preference": alpha_of(arrays.preference_counts.astype(np.float64), PREFERENCE_DOMAIN, "ordinal"),
+        "preference_direction": alpha_of(arrays.direction_counts.astype(np.float64), np.arange(3), "nominal"),
     }
 
     def per_reply(x: np.ndarray, y: np.ndarray, size: int) -> dict[str, Any]:
