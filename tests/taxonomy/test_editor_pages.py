@@ -301,17 +301,23 @@ def test_adding_a_category_without_htmx_redirects_to_the_version_page(client, ac
     assert "self_harm" in _keys(draft_v2)
 
 
+def _refused_fragment(response, *, target: str, swap: str) -> str:
+    """The body of a 400 answered as a fragment (no page around it) and swapped into ``target``."""
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert response["HX-Retarget"] == target
+    assert response["HX-Reswap"] == swap
+    assert "<html" not in body
+    return body
+
+
 def test_an_invalid_category_form_is_answered_400_and_retargeted_to_the_form(client, actors, draft_v2):
     before = _doc(draft_v2)
     client.force_login(actors.policy)
 
     response = client.post(_url("category-add", draft_v2), {**NEW_CATEGORY, "budget": "7"}, headers=HX)
 
-    body = response.content.decode()
-    assert response.status_code == 400
-    assert response["HX-Retarget"] == "#form-category-new"
-    assert response["HX-Reswap"] == "outerHTML"
-    assert "<html" not in body
+    body = _refused_fragment(response, target="#form-category-new", swap="outerHTML")
     assert 'id="form-category-new"' in body
     assert "less than or equal to 1" in body
     assert _doc(draft_v2) == before
@@ -333,11 +339,7 @@ def test_a_duplicate_key_is_answered_with_an_error_fragment_in_flash(client, act
 
     response = client.post(_url("category-add", draft_v2), {**NEW_CATEGORY, "key": "violence"}, headers=HX)
 
-    body = response.content.decode()
-    assert response.status_code == 400
-    assert response["HX-Retarget"] == "#flash"
-    assert response["HX-Reswap"] == "innerHTML"
-    assert "<html" not in body
+    body = _refused_fragment(response, target="#flash", swap="innerHTML")
     assert 'class="flash error"' in body
     assert "duplicate category key" in body
     assert _doc(draft_v2) == before
