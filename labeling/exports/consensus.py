@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 
-from ..agreement import dense_index
+from ..agreement import dense_index, majority_direction
 
 if TYPE_CHECKING:
     from . import ExportContext
@@ -182,9 +182,8 @@ def consensus(ctx: ExportContext, lo: int, hi: int, judged: Judged, counters: di
     with np.errstate(invalid="ignore", divide="ignore"):
         if filters.aggregation == "majority":
             sums = np.bincount(task * 3 + direction_of, weights=pref, minlength=3 * width).reshape(width, 3)
-            top = count.max(axis=1)
-            winner = count.argmax(axis=1)
-            split = ((count == top[:, None]).sum(axis=1) > 1) | (winner == 1)
+            winner = majority_direction(count)  # -1: two directions tie for most
+            split = (winner == -1) | (winner == 1)
             rows = np.arange(width)
             value = np.where(split, 0.0, sums[rows, winner] / count[rows, winner])
         else:
