@@ -1,6 +1,7 @@
 """The registry's writes and the scoring of (prompt, response) pairs by a registered model."""
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from .models import RewardModel
 MAX_SCORE_ITEMS = 1000  # per request; clients batch larger sets
 MAX_TEXT_CHARS = 100_000
 
-_scorers: dict[tuple[int, str], Any] = {}
+MAX_LOADED_SCORERS = 4  # per process; the least recently used model is dropped beyond this
+_scorers: OrderedDict[tuple[int, str], Any] = OrderedDict()
 _scorers_lock = threading.Lock()
 
 
@@ -38,7 +40,7 @@ def reward_model_register(*, job, exports: list[ExportSnapshot], output_dir: Pat
 
 
 def scorer_get(model: RewardModel):
-    """The model's scorer, loaded once per process and kept (a handful of small models per process)."""
+    """The model's scorer, loaded once per process and kept while it is among the most recently used."""
     key = (model.pk, model.path)
     with _scorers_lock:
         scorer = _scorers.get(key)
@@ -47,6 +49,9 @@ def scorer_get(model: RewardModel):
 
             scorer = ml.load_scorer(Path(settings.MEDIA_ROOT) / model.path, device=settings.SCORING_DEVICE)
             _scorers[key] = scorer
+            while len(_scorers) > MAX_LOADED_SCORERS:
+                _scorers.popitem(last=False)
+        _scorers.move_to_end(key)
         return scorer
 
 

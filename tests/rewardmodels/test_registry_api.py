@@ -79,3 +79,19 @@ def test_a_model_trained_on_an_export_a_policy_user_cannot_see_is_a_404_for_them
     assert actors.api("policy").post(f"/api/v1/reward-models/{trained.pk}/score/",
                                      {"items": [{"prompt": "q", "response": "r"}]}, format="json").status_code == 404
     assert actors.api("admin").get(f"/api/v1/reward-models/{trained.pk}/").status_code == 200
+
+
+def test_a_process_keeps_only_the_most_recently_used_scorers(actors, trained, monkeypatch):
+    from rewardmodels import ml
+
+    services._scorers.clear()
+    monkeypatch.setattr(services, "MAX_LOADED_SCORERS", 1)
+    loads = []
+    real = ml.load_scorer
+    monkeypatch.setattr(ml, "load_scorer", lambda *a, **k: loads.append(a) or real(*a, **k))
+    services.scorer_get(trained)
+    services.scorer_get(trained)
+    other = type(trained).objects.get(pk=trained.pk)
+    other.path = trained.path + "/"  # the same checkpoint under another key, as a second model would be
+    services.scorer_get(other)
+    assert len(loads) == 2 and list(services._scorers) == [(other.pk, other.path)]
