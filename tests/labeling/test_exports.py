@@ -125,6 +125,43 @@ def test_aggregations():
     assert aggregate_preference([-2, 2], [0.1, 0.9], "reliability_weighted") == pytest.approx(1.6)
 
 
+def test_reliability_weighting_weighs_raters_by_their_agreement_with_the_others(actors, campaign):
+    t1, t2, _ = tasks_of(campaign)
+    # admin goes against two raters who agree: admin's agreement is 0, weighed at the floor of 0.05; the two
+    # are never compared (the others of each split one against one), so they weigh the default 0.5.
+    for task, pref in ((t1, -2), (t2, -1)):
+        judge_task(campaign, task, actors.rater, pref, swapped=False)
+        judge_task(campaign, task, actors.rater2, pref, swapped=True)
+        judge_task(campaign, task, actors.admin, -pref, swapped=False)
+    export = services.export_snapshot_create(campaign=campaign, user=actors.admin,
+                                             filters={"aggregation": "reliability_weighted"})
+    # (2 × 0.5 × pref − 0.05 × pref) / 1.05; the unweighted mean would give |pref| / 3, no floor |pref|
+    assert [(row["margin"], row["agreement"]) for row in lines(export)] == [(1.8095, 0.6667), (0.9048, 0.6667)]
+
+
+def test_a_snapshot_that_cannot_be_recorded_leaves_no_file(actors, campaign, monkeypatch):
+    t1, *_ = tasks_of(campaign)
+    judge_task(campaign, t1, actors.rater, -1, swapped=False)
+
+    def refuse(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(ExportSnapshot.objects, "create", refuse)
+    with pytest.raises(RuntimeError):
+        services.export_snapshot_create(campaign=campaign, user=actors.admin, filters={})
+    assert [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()] == []
+
+
+def test_a_write_that_fails_midway_leaves_neither_the_file_nor_its_partial():
+    def chunks():
+        yield 1, b'{"id": 1}\n'
+        raise OSError("no space left on device")
+
+    with pytest.raises(OSError):
+        exports.write_chunks(chunks(), "exports/broken.jsonl")
+    assert [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()] == []
+
+
 def test_the_download_streams_the_same_bytes_as_the_recorded_sha256(actors, campaign):
     t1, t2, _ = tasks_of(campaign)
     judge_task(campaign, t1, actors.rater, -2, swapped=False)
