@@ -53,8 +53,9 @@ def write_jsonl(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def training_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options both reward benches share (reward_vs_trl adds its own)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -62,6 +63,11 @@ def main() -> None:
     parser.add_argument("--eval-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=0, help="cap on optimizer steps (0: none)")
+    return parser
+
+
+def main() -> None:
+    parser = training_arguments(__doc__)
     parser.add_argument("--max-pairs", type=int, default=0, help="use this many pairs (0: all)")
     args = parser.parse_args()
 

@@ -22,7 +22,6 @@ depends less on what else the machine runs. Accuracy: both models scored by the 
 prompt cut from the left to max_length) on ALL held-out pairs, and on the held-out pairs that fit max_length.
 """
 
-import argparse
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import _common as bench  # noqa: E402  (printing helpers only; no Django is set up)
-from reward_accuracy import MODELS_DIR, hh_pairs, write_jsonl  # noqa: E402
+from reward_accuracy import MODELS_DIR, hh_pairs, training_arguments, write_jsonl  # noqa: E402
 
 
 def pair_objects(rows: list[dict]):
@@ -153,15 +152,8 @@ def run_trl(args, backbone: Path, train_rows: list[dict], workdir: Path) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-length", type=int, default=192)
+    parser = training_arguments(__doc__)  # --max-steps caps both trainers
     parser.add_argument("--warmup-ratio", type=float, default=0.05)
-    parser.add_argument("--eval-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-steps", type=int, default=0, help="cap on optimizer steps for both (0: none)")
     parser.add_argument("--train-pairs", type=int, default=0, help="use this many training pairs (0: all)")
     parser.add_argument("--only", choices=["ours", "trl"], help="run one trainer only")
     args = parser.parse_args()
