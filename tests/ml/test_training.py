@@ -186,3 +186,40 @@ def test_a_file_without_usable_pairs_is_an_error(tiny_backbone, tmp_path):
     data_file = write_rows(tmp_path / "same.jsonl", [{"prompt": "p", "chosen": "x", "rejected": "x"}])
     with pytest.raises(ValueError, match="no usable preference pairs"):
         train(tiny_config(tiny_backbone), data_files=[data_file], output_dir=tmp_path / "o", provenance={})
+
+
+def one_step(backbone: Path, data_file: Path, folder: Path, monkeypatch, **overrides) -> tuple[dict, float]:
+    """Every weight after one plain-SGD step (no clipping), and the step's reported loss. SGD, unlike AdamW's
+    first step (≈ lr·sign(g)), moves each weight in proportion to its gradient, so the gradient's weighting shows."""
+    from rewardmodels.ml import trainer
+
+    monkeypatch.setattr(trainer, "_optimizer", lambda model, cfg, device: torch.optim.SGD(model.parameters(), lr=0.1))
+    recorder = Recorder()
+    cfg = tiny_config(backbone, max_steps=1, eval_fraction=0.0, warmup_ratio=0.0, max_grad_norm=1e9, **overrides)
+    result = train(cfg, data_files=[data_file], output_dir=folder, provenance={}, hooks=recorder.hooks())
+    assert result.steps == 1
+    loss = next(values["loss"] for _, split, values in recorder.metrics if split == "train")
+    return load_file(folder / "model.safetensors"), loss
+
+
+def test_accumulated_micro_batches_of_unequal_size_step_like_one_batch_of_all_their_pairs(
+        tiny_backbone, pairs_file, tmp_path, monkeypatch):
+    # 6 pairs: micro-batches of 4 and 2 (weighted 4/6 and 2/6), against one batch of 6.
+    whole, whole_loss = one_step(tiny_backbone, pairs_file, tmp_path / "whole", monkeypatch, max_pairs=6, batch_size=8)
+    accumulated, accumulated_loss = one_step(tiny_backbone, pairs_file, tmp_path / "accum", monkeypatch, max_pairs=6,
+                                             batch_size=4, grad_accum=2)
+    assert accumulated_loss == pytest.approx(whole_loss, abs=1e-5)
+    torch.manual_seed(0)  # train() draws the new head after the same seed
+    start = load_backbone(str(tiny_backbone), torch.device("cpu"))[1].state_dict()
+    # The updates (weights after minus before), all weights together: equal up to float noise.
+    moved_whole = torch.cat([(whole[name] - start[name]).flatten() for name in whole])
+    moved_accumulated = torch.cat([(accumulated[name] - start[name]).flatten() for name in whole])
+    assert moved_whole.norm() > 0
+    assert (moved_accumulated - moved_whole).norm() < 1e-3 * moved_whole.norm()
+
+
+def test_use_margin_puts_the_exports_margin_into_the_training_loss(tiny_backbone, pairs_file, tmp_path, monkeypatch):
+    # Every synthetic row has margin 1.0: at the same start, -log σ(d - 1) exceeds -log σ(d) by about 0.6 near d = 0.
+    _, plain = one_step(tiny_backbone, pairs_file, tmp_path / "plain", monkeypatch)
+    _, with_margin = one_step(tiny_backbone, pairs_file, tmp_path / "margin", monkeypatch, use_margin=True)
+    assert with_margin - plain > 0.3
