@@ -110,7 +110,6 @@ def parse_jsonl_line(obj: Any, line: int) -> ParsedItem:
     return ParsedItem(line=line, prompt=prompt, responses=_distinct(responses, line), meta=meta)
 
 
-HUMAN = "\n\nHuman:"
 ASSISTANT = "\n\nAssistant:"
 
 
