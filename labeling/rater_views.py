@@ -58,13 +58,14 @@ def _task_context(campaign: Campaign, assignment: Assignment | None) -> dict[str
 def rate_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = rater_selectors.rate_campaign_get(user=request.user, campaign_id=campaign_id)
     assignment = services.next_task_assign(campaign=campaign, rater=request.user)
-    context = {
-        **_task_context(campaign, assignment),
-        "spec_version": campaign.spec_version,
-        "doc": campaign.spec_version.document,
-        "tree": [{"depth": depth, **cat} for depth, cat in category_tree(campaign.spec_version.document["categories"])],
-        "work": rater_selectors.rater_work_summary(campaign=campaign, rater=request.user),
-    }
+    context = _task_context(campaign, assignment)
+    context.update(
+        spec_version=campaign.spec_version,
+        doc=campaign.spec_version.document,
+        # The groups already hold every category in tree order: the reference panel lists them ungrouped.
+        tree=[chip for group in context["category_groups"] for chip in group],
+        work=rater_selectors.rater_work_summary(campaign=campaign, rater=request.user),
+    )
     return render(request, PAGE, context)
 
 
