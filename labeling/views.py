@@ -245,23 +245,24 @@ def _queue_rows(campaign: Campaign, task_ids: list[int]) -> list[dict[str, Any]]
         if task is None:
             continue
         own = judgments.get(task_id, [])
+        marks = [{"rater": j.rater.username, "value": j.preference_xy, "label": DIRECTION_LABELS[j.preference_xy],
+                  "side": "x" if j.preference_xy < 0 else "y" if j.preference_xy > 0 else "tie"} for j in own]
         directions = {"x": 0, "tie": 0, "y": 0}
-        for j in own:
-            directions["x" if j.preference_xy < 0 else "y" if j.preference_xy > 0 else "tie"] += 1
+        for mark in marks:
+            directions[mark["side"]] += 1
         n = len(own)
         responses = task.item.responses
+        adjudication = getattr(task, "adjudication", None)
         rows.append({
             "task": task,
             "prompt": task.item.prompt,
             "x": responses[task.x_index], "y": responses[task.y_index],
-            "judgments": [{"rater": j.rater.username, "value": j.preference_xy, "label": DIRECTION_LABELS[j.preference_xy],
-                           "side": "x" if j.preference_xy < 0 else "y" if j.preference_xy > 0 else "tie"} for j in own],
+            "judgments": marks,
             "directions": directions,
             "n": n,
             "agreement": max(directions.values()) / n if n else None,
-            "adjudication": getattr(task, "adjudication", None),
-            "adjudication_label": PREFERENCE_LABELS.get(task.adjudication.preference_xy)
-            if hasattr(task, "adjudication") else "",
+            "adjudication": adjudication,
+            "adjudication_label": PREFERENCE_LABELS.get(adjudication.preference_xy) if adjudication else "",
             "_judgments": own,
         })
     return rows
