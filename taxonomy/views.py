@@ -156,15 +156,20 @@ def version_view(request: HttpRequest, spec_id: int, number: int) -> HttpRespons
 # --- inline category edits (htmx) ------------------------------------------------------------------
 
 
+def _category(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    category = next((c for c in doc["categories"] if c["key"] == key), None)
+    if category is None:
+        raise ValidationFailed.one("key", f"no category {key!r} in this version")
+    return category
+
+
 @role_required(POLICY)
 @require_http_methods(["GET", "POST"])
 def category_form_view(request: HttpRequest, spec_id: int, number: int, key: str | None = None) -> HttpResponse:
     """GET: the add/edit form fragment. POST: apply it and answer the re-rendered spec body."""
     spec, version = _load(request, spec_id, number)
     doc = version.document
-    current = next((c for c in doc["categories"] if c["key"] == key), None) if key else None
-    if key and current is None:
-        raise ValidationFailed.one("key", f"no category {key!r} in this version")
+    current = _category(doc, key) if key else None
     initial = CategoryForm.initial_for(doc, current) if current else {
         "parent": request.GET.get("parent", ""), "severity": 2, "behavior": "refuse"
     }
@@ -206,9 +211,7 @@ def example_form_view(
     request: HttpRequest, spec_id: int, number: int, key: str, index: int | None = None
 ) -> HttpResponse:
     spec, version = _load(request, spec_id, number)
-    category = next((c for c in version.document["categories"] if c["key"] == key), None)
-    if category is None:
-        raise ValidationFailed.one("key", f"no category {key!r} in this version")
+    category = _category(version.document, key)
     initial = category["examples"][index] if index is not None and index < len(category["examples"]) else {"verdict": "disallowed"}
     form = ExampleForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
