@@ -68,9 +68,8 @@ CampaignCreateSerializer = inline_serializer("CampaignCreate", {
 
 def _published_version(user, spec_id: Any, number: Any) -> SpecVersion:
     spec = spec_selectors.spec_get(user=user, spec_id=spec_id)
-    versions = spec.versions.filter(status=SpecVersion.PUBLISHED).select_related("spec")
     if number is None:
-        version = versions.order_by("-number").first()
+        version = spec.versions.filter(status=SpecVersion.PUBLISHED).select_related("spec").order_by("-number").first()
         if version is None:
             raise ValidationFailed.one("spec", f"“{spec.name}” has no published version yet; publish it first")
         return version
