@@ -3,7 +3,7 @@
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,7 +30,6 @@ class Pair:
 class LoadStats:
     rows: int = 0                      # non-blank lines read
     identical: int = 0                 # rows whose two replies are the same text (nothing to learn; left out)
-    files: list[str] = field(default_factory=list)
 
 
 def _flag(value) -> bool | None:
@@ -57,7 +56,6 @@ def load_pairs(files: list[Path]) -> tuple[list[Pair], LoadStats]:
     """Every pair of every JSON-lines file, in file order; a bad line raises ValueError naming file and line."""
     pairs, stats = [], LoadStats()
     for path in files:
-        stats.files.append(str(path))
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():

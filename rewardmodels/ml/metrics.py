@@ -74,8 +74,8 @@ def pair_metrics(s_first: list[float], s_second: list[float], pairs: list, *, ki
         "calibration": calibration(diff),
         "distributions": distributions(scores, harmful),
     }
-    sign_correct = _sign_correct(scores, harmful)
     if kind == "cost":
+        sign_correct = _sign_correct(scores, harmful)
         metrics["sign_accuracy"] = float(np.mean(sign_correct)) if sign_correct else None
         metrics["n_signed"] = len(sign_correct)
     per_category: dict[str, dict] = {}

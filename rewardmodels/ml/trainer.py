@@ -101,8 +101,6 @@ def _pair_loss(cfg: TrainConfig, s_first: torch.Tensor, s_second: torch.Tensor, 
 def evaluate(model, encoded: data.EncodedPairs, pairs: list, *, kind: str, pad_id: int, device: torch.device,
              bf16: bool) -> dict:
     """Held-out metrics: both replies of every pair scored in one length-sorted pass."""
-    if not len(encoded):
-        return {"kind": kind, "n_pairs": 0}
     scores = score_sequences(model, encoded.first + encoded.second, pad_id=pad_id, device=device,
                              batch_size=EVAL_BATCH_SEQUENCES, bf16=bf16)
     return pair_metrics(scores[:len(encoded)], scores[len(encoded):], pairs, kind=kind)
