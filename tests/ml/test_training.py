@@ -188,18 +188,27 @@ def test_a_file_without_usable_pairs_is_an_error(tiny_backbone, tmp_path):
         train(tiny_config(tiny_backbone), data_files=[data_file], output_dir=tmp_path / "o", provenance={})
 
 
-def one_step(backbone: Path, data_file: Path, folder: Path, monkeypatch, **overrides) -> tuple[dict, float]:
+def one_step(backbone: Path, data_file: Path, folder: Path, monkeypatch, *, sgd_lr: float = 1.0,
+             **overrides) -> tuple[dict, float]:
     """Every weight after one plain-SGD step (no clipping), and the step's reported loss. SGD, unlike AdamW's
     first step (≈ lr·sign(g)), moves each weight in proportion to its gradient, so the gradient's weighting shows."""
     from rewardmodels.ml import trainer
 
-    monkeypatch.setattr(trainer, "_optimizer", lambda model, cfg, device: torch.optim.SGD(model.parameters(), lr=0.1))
+    monkeypatch.setattr(trainer, "_optimizer", lambda model, cfg, device: torch.optim.SGD(model.parameters(), lr=sgd_lr))
     recorder = Recorder()
-    cfg = tiny_config(backbone, max_steps=1, eval_fraction=0.0, warmup_ratio=0.0, max_grad_norm=1e9, **overrides)
+    cfg = tiny_config(backbone, **{"max_steps": 1, "eval_fraction": 0.0, "warmup_ratio": 0.0, "max_grad_norm": 1e9,
+                                   **overrides})
     result = train(cfg, data_files=[data_file], output_dir=folder, provenance={}, hooks=recorder.hooks())
     assert result.steps == 1
     loss = next(values["loss"] for _, split, values in recorder.metrics if split == "train")
     return load_file(folder / "model.safetensors"), loss
+
+
+def update(backbone: Path, after: dict) -> torch.Tensor:
+    """Every weight's move in one step, flattened: ``after`` minus the weights train() starts from."""
+    torch.manual_seed(0)  # train() draws the new head after the same seed
+    start = load_backbone(str(backbone), torch.device("cpu"))[1].state_dict()
+    return torch.cat([(after[name] - start[name]).flatten() for name in after])
 
 
 def test_accumulated_micro_batches_of_unequal_size_step_like_one_batch_of_all_their_pairs(
@@ -209,11 +218,7 @@ def test_accumulated_micro_batches_of_unequal_size_step_like_one_batch_of_all_th
     accumulated, accumulated_loss = one_step(tiny_backbone, pairs_file, tmp_path / "accum", monkeypatch, max_pairs=6,
                                              batch_size=4, grad_accum=2)
     assert accumulated_loss == pytest.approx(whole_loss, abs=1e-5)
-    torch.manual_seed(0)  # train() draws the new head after the same seed
-    start = load_backbone(str(tiny_backbone), torch.device("cpu"))[1].state_dict()
-    # The updates (weights after minus before), all weights together: equal up to float noise.
-    moved_whole = torch.cat([(whole[name] - start[name]).flatten() for name in whole])
-    moved_accumulated = torch.cat([(accumulated[name] - start[name]).flatten() for name in whole])
+    moved_whole, moved_accumulated = update(tiny_backbone, whole), update(tiny_backbone, accumulated)
     assert moved_whole.norm() > 0
     assert (moved_accumulated - moved_whole).norm() < 1e-3 * moved_whole.norm()
 
@@ -223,3 +228,32 @@ def test_use_margin_puts_the_exports_margin_into_the_training_loss(tiny_backbone
     _, plain = one_step(tiny_backbone, pairs_file, tmp_path / "plain", monkeypatch)
     _, with_margin = one_step(tiny_backbone, pairs_file, tmp_path / "margin", monkeypatch, use_margin=True)
     assert with_margin - plain > 0.3
+
+
+def test_gradients_are_clipped_to_max_grad_norm(tiny_backbone, pairs_file, tmp_path, monkeypatch):
+    # Plain SGD at lr 1000: the move is 1000 × the (clipped) gradient, large enough to measure in fp32.
+    free, _ = one_step(tiny_backbone, pairs_file, tmp_path / "free", monkeypatch, sgd_lr=1000.0)
+    clipped, _ = one_step(tiny_backbone, pairs_file, tmp_path / "clipped", monkeypatch, sgd_lr=1000.0,
+                          max_grad_norm=1e-5)
+    assert update(tiny_backbone, free).norm() > 2 * 1000 * 1e-5
+    assert update(tiny_backbone, clipped).norm().item() == pytest.approx(1000 * 1e-5, rel=1e-2)
+
+
+def test_weight_decay_spares_biases_and_norms():
+    from rewardmodels.ml.trainer import _optimizer
+
+    linear, norm = torch.nn.Linear(3, 4), torch.nn.LayerNorm(4)
+    optimizer = _optimizer(torch.nn.Sequential(linear, norm), TrainConfig(weight_decay=0.01), torch.device("cpu"))
+    decayed, spared = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.01 and [id(p) for p in decayed["params"]] == [id(linear.weight)]
+    assert spared["weight_decay"] == 0.0
+    assert {id(p) for p in spared["params"]} == {id(linear.bias), id(norm.weight), id(norm.bias)}
+
+
+def test_the_learning_rate_warms_up_linearly_then_decays_to_zero():
+    from rewardmodels.ml.trainer import _linear_schedule
+
+    factor = _linear_schedule(10, 0.2)  # 2 warm-up steps
+    assert [factor(s) for s in range(10)] == pytest.approx([1 / 3, 2 / 3] + [(10 - s) / 8 for s in range(2, 10)])
+    assert factor(10) == 0.0
+    assert [_linear_schedule(4, 0.0)(s) for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
