@@ -11,8 +11,8 @@ from specloop.errors import ValidationFailed
 from specloop.roles import ADMIN, POLICY, role_required, user_roles
 
 from . import selectors
-from .imports import MAX_FILE_BYTES, decode_file
 from .pair_imports import export_snapshot_import
+from .views import _read_items
 
 PAGE_LIMIT = 1000
 
@@ -41,9 +41,7 @@ def _import(request: HttpRequest, form: PairImportForm):
         return None
     upload = form.cleaned_data["file"]
     try:
-        if upload.size > MAX_FILE_BYTES:  # refused before reading it into memory
-            raise ValidationFailed.one("file", f"the file is {upload.size // 2**20} MiB; the limit is 200 MiB: split it")
-        text = decode_file(b"".join(upload.chunks()), field="file")
+        text = _read_items(upload)  # the campaign item upload's size check and decoding
         return export_snapshot_import(user=request.user, text=text, fmt=form.cleaned_data["format"],
                                       name=form.cleaned_data["name"] or upload.name)
     except ValidationFailed as error:
