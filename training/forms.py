@@ -53,14 +53,15 @@ def _config_class():
     return ml.TrainConfig
 
 
+def _plain_type(field: dataclasses.Field) -> Any:
+    """int, float, bool or str, whether the annotation is the type or its name (``from __future__ import annotations``)."""
+    return TYPES.get(field.type) if isinstance(field.type, str) else field.type
+
+
 def config_fields() -> list[dataclasses.Field]:
     """TrainConfig's settings a person sets (its ``kind`` follows the job's kind), with a plain type."""
-    out = []
-    for field in dataclasses.fields(_config_class()):
-        kind = TYPES.get(field.type) if isinstance(field.type, str) else field.type
-        if field.name != "kind" and kind in (int, float, bool, str):
-            out.append(field)
-    return out
+    return [field for field in dataclasses.fields(_config_class())
+            if field.name != "kind" and _plain_type(field) in (int, float, bool, str)]
 
 
 def kind_defaults() -> dict[str, dict[str, Any]]:
@@ -81,7 +82,7 @@ class KindSelect(forms.RadioSelect):
 
 
 def _field_for(field: dataclasses.Field, default: Any) -> forms.Field:
-    kind = TYPES.get(field.type) if isinstance(field.type, str) else field.type
+    kind = _plain_type(field)
     label = LABELS.get(field.name, field.name.replace("_", " ").capitalize())
     common = {"label": label, "help_text": HELP.get(field.name, ""), "required": False, "initial": default}
     if field.name in CHOICES:

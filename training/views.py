@@ -24,8 +24,8 @@ from .models import TrainingJob
 PAGE_SIZE = 50
 POLL_SECONDS = 2
 MAX_COMPARE = 8
-STATUS_LABELS = {s: s for s, _ in TrainingJob.STATUS_CHOICES}
-KIND_LABELS = dict(TrainingJob.KIND_CHOICES)
+STATUSES = [s for s, _ in TrainingJob.STATUS_CHOICES]
+KINDS = [k for k, _ in TrainingJob.KIND_CHOICES]
 
 
 # --- small formatting helpers (also used by the model pages) ------------------------------------------
@@ -75,13 +75,13 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     services.training_jobs_reap()
     status = request.GET.get("status", "")
     kind = request.GET.get("kind", "")
-    status = status if status in STATUS_LABELS else ""
-    kind = kind if kind in KIND_LABELS else ""
+    status = status if status in STATUSES else ""
+    kind = kind if kind in KINDS else ""
     jobs = page_selectors.job_list_filtered(user=request.user, status=status, kind=kind)
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page, "rows": [_job_row(j) for j in page], "status": status, "kind": kind,
-        "status_choices": list(STATUS_LABELS), "kind_choices": TrainingJob.KIND_CHOICES,
+        "status_choices": STATUSES, "kind_choices": TrainingJob.KIND_CHOICES,
         "can_launch": _is_admin(request), "filtered": bool(status or kind),
         # While a listed job is queued or running, the table refreshes itself (see the template).
         "live": any(j.status in (TrainingJob.QUEUED, TrainingJob.RUNNING) for j in page),
@@ -108,9 +108,8 @@ def job_new_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Job {job.pk} queued: it starts when a worker is free.")
             return redirect("training:detail", job.pk)
-    picked = set(form["exports"].value() or [])
     return render(request, "training/job_new.html", {
-        "form": form, "exports": exports, "picked": {str(p) for p in picked},
+        "form": form, "exports": exports, "picked": {str(p) for p in form["exports"].value() or []},
         "defaults": kind_defaults(), "runnable": list(services.ML_KINDS),
     }, status=400 if form.errors else 200)
 
@@ -154,8 +153,8 @@ def metric_rows(metrics: Any) -> list[dict[str, Any]]:
     if not isinstance(metrics, dict):
         return rows
     for key, value in metrics.items():
-        if number(value) is not None:
-            rows.append({"key": key, "value": number(value)})
+        if (scalar := number(value)) is not None:
+            rows.append({"key": key, "value": scalar})
         elif isinstance(value, dict) and key != "per_category":
             rows.extend({"key": f"{key}.{k}", "value": number(v)} for k, v in value.items() if number(v) is not None)
     rank = {key: n for n, key in enumerate(FIRST_METRICS)}
