@@ -13,9 +13,8 @@ from labeling.models import Adjudication, Campaign, ExportSnapshot, Item, Task
 from labeling.services import campaign_create, campaign_raters_add, items_import, judgment_submit, next_task_assign
 from taxonomy.services import spec_create, spec_publish
 from tests.conftest import small_document
+from tests.pages import HX, XSS, json_script, page_text
 
-HX = {"HX-Request": "true"}
-XSS = "<script>alert(1)</script>"
 ITEMS = [
     {"prompt": "How do I sharpen a kitchen knife?", "response_a": "Use a whetstone at 20 degrees.", "response_b": "I can't help."},
     {"prompt": "What is the boiling point of water?", "response_a": "100 °C at sea level.", "response_b": "Hot."},
@@ -72,10 +71,6 @@ def judged(actors, campaign) -> Campaign:
 
 def _disputed_task(campaign: Campaign) -> Task:
     return Task.objects.get(campaign=campaign, item__prompt=DISPUTED)
-
-
-def _text(response) -> str:
-    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode())))
 
 
 # --- who may open what --------------------------------------------------------------------------------
@@ -215,7 +210,7 @@ def test_the_list_shows_progress_and_judgments_per_campaign(client, actors, judg
 
     response = client.get(reverse("campaigns:list"))
 
-    text = _text(response)
+    text = page_text(response)
     assert "Harm pairs" in text and "Harm spec v1" in text
     assert "3 / 3" in text  # all three tasks have k = 2 judgments
     assert re.search(r"Harm pairs .*?\b6\b", text)  # six judgments
@@ -304,11 +299,11 @@ def test_the_campaign_page_shows_progress_raters_and_the_per_day_chart(client, a
     response = client.get(reverse("campaigns:detail", args=[judged.pk]))
 
     body = response.content.decode()
-    text = _text(response)
+    text = page_text(response)
     assert re.search(r'<span id="tasks-done">3</span>.*<span id="tasks-total">3</span>', body, re.S)
     assert "6 of 6 needed (100%)" in text
     assert actors.rater.username in text and actors.rater2.username in text
-    data = json.loads(re.search(r'<script id="progress-data" type="application/json">(.*?)</script>', body, re.S).group(1))
+    data = json_script(response, "progress-data")
     assert sum(day["n"] for day in data["per_day"]) == 6
     assert 'data-chart="per_day"' in body and "vendor/chart.umd.min.js" in body
 
@@ -320,7 +315,7 @@ def test_a_new_campaign_without_items_or_judgments_renders(client, actors, campa
     response = client.get(reverse(f"campaigns:{'detail' if page == 'campaign' else page}", args=[campaign.pk]))
 
     assert response.status_code == 200
-    text = _text(response)
+    text = page_text(response)
     assert "No judgments yet." in text
     if page == "agreement":
         assert "Nothing disputed yet." in text
@@ -335,7 +330,7 @@ def test_an_admin_adds_raters_by_username(client, actors, campaign):
 
     assert response.status_code == 200
     assert sorted(campaign.raters.values_list("username", flat=True)) == ["rita_rater", "rob_rater"]
-    text = _text(response)
+    text = page_text(response)
     assert "Added rita_rater, rob_rater." in text
     assert 'id="raters"' in response.content.decode()
 
@@ -378,7 +373,7 @@ def test_an_upload_without_javascript_redirects_with_a_banner(client, actors, ca
                            {"file": _upload(_jsonl(ITEMS)), "format": "auto"}, follow=True)
 
     assert response.redirect_chain[-1][0].endswith(f"/campaigns/{campaign.pk}/#import")
-    assert "3 new items, 3 tasks, 0 duplicates skipped" in _text(response)
+    assert "3 new items, 3 tasks, 0 duplicates skipped" in page_text(response)
 
 
 def test_a_bad_line_names_its_line_and_imports_nothing(client, actors, campaign):
@@ -498,7 +493,7 @@ def test_the_agreement_page_shows_the_rater_table_and_the_alphas(client, actors,
     pref = result["preference"]
     row = re.search(r'<tr data-key="preference">(.*?)</tr>', body, re.S).group(1)
     assert f"{pref['alpha']:.3f}" in row and f'<td class="num">{pref["n_units"]}</td>' in row
-    data = json.loads(re.search(r'<script id="agreement-data" type="application/json">(.*?)</script>', body, re.S).group(1))
+    data = json_script(response, "agreement-data")
     assert data["fields"][0] == {"label": "Preference (5-point)", "alpha": pref["alpha"], "n_units": pref["n_units"],
                                  "why": data["fields"][0]["why"]}
     assert [f["label"] for f in data["fields"]] == ["Preference (5-point)", "Preference direction", "Severity", "Helpful"]
@@ -549,7 +544,7 @@ def test_a_policy_editor_adjudicates_inline_and_the_next_export_marks_the_pair(c
     assert (adjudication.severity_x, adjudication.severity_y, adjudication.decided_by) == (2, 0, actors.policy)
     assert adjudication.note == "Refusal is right here."
     assert f'<article class="queue-item adjudicated" id="task-{task.pk}">' in response.content.decode()
-    assert "adjudicated: Y much better · paula_policy" in _text(response)
+    assert "adjudicated: Y much better · paula_policy" in page_text(response)
     page = client.get(reverse("campaigns:agreement", args=[judged.pk])).content.decode()
     assert f'<article class="queue-item adjudicated" id="task-{task.pk}">' in page
 

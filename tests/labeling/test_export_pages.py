@@ -10,20 +10,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from labeling.models import ExportSnapshot
+from tests.pages import HX, XSS, page_text
 from tests.training import page_data
 
-HX = {"HX-Request": "true"}
-XSS = "<script>alert(1)</script>"
 
 
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
-
-
-def _text(response) -> str:
-    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode())))
 
 
 def _pairs(n: int = 3) -> str:
@@ -86,7 +81,7 @@ def test_the_page_lists_source_pairs_sha256_and_download_links(client, actors, s
 
     response = client.get(reverse("exports:list"))
 
-    text = _text(response)
+    text = page_text(response)
     body = response.content.decode()
     assert re.search(r"round 1 consensus #\d+ majority · 3 ties left out .*?Harm pairs 80 2\.0 KB b2b2b2b2b2b2", text)
     assert re.search(r"shared pairs #\d+ imported trl · 120 with harmful flags .*?imported dataset 120", text)
@@ -148,7 +143,7 @@ def test_a_line_that_is_not_json_shows_its_number_without_javascript_too(client,
     response = client.post(reverse("exports:import"), {"file": _upload(_pairs(4) + "{oops\n"), "format": "trl"})
 
     assert response.status_code == 400
-    assert "line 5: not valid JSON" in _text(response)
+    assert "line 5: not valid JSON" in page_text(response)
     assert "<h1>Export snapshots</h1>" in response.content.decode()
     assert not ExportSnapshot.objects.exists()
 

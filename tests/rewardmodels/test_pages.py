@@ -1,28 +1,14 @@
 """The model registry pages (list, detail, try it) through the Django test client."""
 
-import json
 import re
-from html import unescape
 
 import pytest
 from django.urls import reverse
 
 from rewardmodels import services
 from rewardmodels.models import RewardModel
+from tests.pages import HX, XSS, json_script, page_text
 from tests.training import page_data
-
-HX = {"HX-Request": "true"}
-XSS = "<script>alert(1)</script>"
-
-
-def _text(response) -> str:
-    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode())))
-
-
-def _chart_data(response) -> dict:
-    match = re.search(r'<script id="model-data" type="application/json">(.*?)</script>', response.content.decode(), re.S)
-    return json.loads(match.group(1))
-
 
 @pytest.fixture
 def shared(actors):
@@ -126,7 +112,7 @@ def test_the_list_shows_kind_backbone_accuracy_provenance_and_the_job(client, ac
 
     response = client.get(reverse("models:list"))
 
-    text = _text(response)
+    text = page_text(response)
     assert re.search(r"rm baseline reward .*?sentence-transformers/all-MiniLM-L6-v2 87\.5% hh harmless sample a1a1a1", text)
     assert re.search(r"private cost model cost .*?87\.5% sign 80\.0% round 1 consensus b2b2b2.*?Harm spec v1 · Harm pairs", text)
     assert f'href="{reverse("training:detail", args=[model.job_id])}"' in response.content.decode()
@@ -137,14 +123,14 @@ def test_the_detail_page_shows_categories_calibration_and_distributions(client, 
 
     response = client.get(reverse("models:detail", args=[private.pk]))
 
-    text = _text(response)
+    text = page_text(response)
     body = response.content.decode()
     assert "87.5%" in text and "80.0%" in text and "0.052" in text  # accuracy, sign accuracy, ECE
     assert re.search(r'data-category="violence">\s*<td>Violence <span class="key">violence</span></td>\s*'
                      r'<td class="bar-col"><span class="acc-label">75\.0%</span><span class="bar acc-bar" style="--w: 75\.0%">'
                      r'</span></td>\s*<td class="num">70\.0%</td>\s*<td class="num">12</td>', body)
     assert "Harm spec v1" in text and "Harm pairs" in text and "sha256 " + "b2" * 32 in text
-    data = _chart_data(response)
+    data = json_script(response, "model-data")
     assert data["calibration"]["bins"] == [{"mean_predicted": 0.62, "accuracy": 0.58, "count": 14},
                                            {"mean_predicted": 0.88, "accuracy": 0.91, "count": 26}]  # the empty bin goes
     assert data["distributions"]["harmful"]["hist"] == [0, 2, 8, 10]
@@ -160,10 +146,10 @@ def test_the_detail_page_tolerates_missing_or_odd_metrics(client, actors, shared
 
     response = client.get(reverse("models:detail", args=[bare.pk]))
 
-    text = _text(response)
+    text = page_text(response)
     assert response.status_code == 200
     assert "No per-category accuracy" in text and "No calibration data" in text and "No score distributions" in text
-    assert _chart_data(response) == {"calibration": {"ece": None, "bins": []}, "distributions": None}
+    assert json_script(response, "model-data") == {"calibration": {"ece": None, "bins": []}, "distributions": None}
 
 
 # --- try it -------------------------------------------------------------------------------------------

@@ -12,13 +12,12 @@ from django.urls import reverse
 from taxonomy.models import SpecVersion
 from taxonomy.services import category_add, example_add, spec_create, spec_draft_create, spec_publish
 from tests.conftest import small_document
+from tests.pages import HX, XSS
 
-HX = {"HX-Request": "true"}
 NEW_CATEGORY = {
     "key": "self_harm", "name": "Self-harm", "description": "Hurting oneself.", "parent": "",
     "severity": "3", "behavior": "redirect", "crosswalk": "llama_guard: S11", "budget": "0.005",
 }
-XSS = "<script>alert(1)</script>"
 
 
 @pytest.fixture

@@ -1,30 +1,15 @@
 """The training pages (job list, launch form, live job page, cancel, compare) through the Django test client."""
 
-import json
 import re
-from html import unescape
 
 import pytest
 from django.urls import reverse
 
+from tests.pages import HX, XSS, json_script, page_text
 from training import services
 from training.models import JobLog, JobMetric, TrainingJob
 
 from . import page_data
-
-HX = {"HX-Request": "true"}
-XSS = "<script>alert(1)</script>"
-
-
-def _text(response) -> str:
-    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode())))
-
-
-def _json_script(response, element_id: str):
-    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', response.content.decode(), re.S)
-    assert match, f"no #{element_id} in the page"
-    return json.loads(match.group(1))
-
 
 @pytest.fixture
 def shared(actors):
@@ -162,7 +147,7 @@ def test_the_list_shows_status_progress_inputs_device_and_final_accuracy(client,
 
     response = client.get(reverse("training:list"))
 
-    text = _text(response)
+    text = page_text(response)
     body = response.content.decode()
     assert re.search(r"rm baseline .*?succeeded .*?hh harmless sample .*?cuda:0 \(NVIDIA H100\) .*?ada_admin .*?87\.5%", text)
     assert re.search(r"cost run .*?running .*?30% · step 30", text)
@@ -224,7 +209,7 @@ def test_the_job_page_shows_the_run_config_inputs_artifacts_and_the_model(client
 
     response = client.get(reverse("training:detail", args=[done.pk]))
 
-    text = _text(response)
+    text = page_text(response)
     body = response.content.decode()
     for expected in ("succeeded", "gpu-1:4242", "cuda:0 (NVIDIA H100)", "torch 2.5.1", "transformers 4.46.0",
                      "learning_rate", "2e-05", "hh harmless sample", "sha256 " + shared.sha256, "model.safetensors",
@@ -235,7 +220,7 @@ def test_the_job_page_shows_the_run_config_inputs_artifacts_and_the_model(client
     assert f'href="{reverse("models:detail", args=[model.pk])}"' in body
     assert "hx-trigger" not in body  # finished: no polling
     assert "Cancel job" not in text
-    series = _json_script(response, "job-series")["series"]
+    series = json_script(response, "job-series")["series"]
     assert series["train"]["loss"][0] == [1, 0.68] and len(series["train"]["loss"]) == 10
     assert series["eval"]["accuracy"] == [[5, 0.7], [10, 0.8]]
     assert "kind" not in series["eval"]  # text values are not plotted
@@ -252,7 +237,7 @@ def test_a_running_job_polls_every_two_seconds_and_shows_progress_and_eta(client
     assert (f'hx-get="{reverse("training:detail", args=[running.pk])}?metrics_after={last_metric}'
             f'&amp;logs_after={last_log}" hx-trigger="every 2s"') in body
     assert '<progress id="job-progress" value="0.3" max="1"' in body
-    assert "ETA 3 min 20 s" in _text(response)
+    assert "ETA 3 min 20 s" in page_text(response)
     assert 'id="cancel-button"' in body
 
 
@@ -270,7 +255,7 @@ def test_the_poll_returns_only_what_came_after_the_cursors(client, actors, runni
     body = response.content.decode()
     assert body.lstrip().startswith('<section id="job-live"')
     assert '<progress id="job-progress" value="0.55" max="1"' in body
-    assert _json_script(response, "metric-delta") == {
+    assert json_script(response, "metric-delta") == {
         "train": {"loss": [[4, 0.62], [5, 0.6]], "accuracy": [[4, 0.62], [5, 0.65]], "lr": [[4, 2e-05], [5, 2e-05]]},
         "eval": {"accuracy": [[5, 0.7]], "loss": [[5, 0.6]]}}
     oob = re.search(r'<ol hx-swap-oob="beforeend:#log-lines">(.*?)</ol>', body, re.S).group(1)
@@ -411,7 +396,7 @@ def test_the_launch_form_is_prefilled_with_the_trainers_defaults(client, actors,
     assert re.search(r'value="evaluation"[^>]*disabled', body)
     assert f'value="{shared.pk}" id="export-{shared.pk}" checked' in body
     assert "<details class=\"advanced\">" in body and 'name="max_grad_norm"' in body
-    defaults_json = _json_script(response, "kind-defaults")
+    defaults_json = json_script(response, "kind-defaults")
     assert set(defaults_json) == {"reward_model", "cost_model"}
     assert defaults_json["cost_model"]["sign_weight"] == defaults.sign_weight
 
@@ -493,11 +478,11 @@ def test_compare_highlights_config_differences_and_lays_the_curves_over_each_oth
     body = response.content.decode()
     rows = {m.group(2): m.group(1) for m in re.finditer(r'<tr class="(differs|same)"><th scope="row"><code>(\w+)</code>', body)}
     assert rows["learning_rate"] == "differs" and rows["sign_weight"] == "differs" and rows["epochs"] == "same"
-    assert "2 of 10 settings differ" in _text(response)
+    assert "2 of 10 settings differ" in page_text(response)
     assert ('<code>accuracy</code></th><td class="num">0.8750</td><td class="num"><span class="muted">—</span></td>'
             '<td class="num best">0.9000</td>') in body
     assert '<code>loss</code></th><td class="num">0.4100</td>' in body  # equal losses: no best
-    data = _json_script(response, "compare-data")
+    data = json_script(response, "compare-data")
     assert [j["id"] for j in data["jobs"]] == [done.pk, running.pk, better.pk]
     assert len(data["jobs"][0]["series"]["train"]["loss"]) == 10 and len(data["jobs"][1]["series"]["train"]["loss"]) == 3
     assert data["jobs"][2]["series"] == {}
@@ -534,15 +519,14 @@ def test_the_pages_read_a_job_the_ml_package_trained(client, actors, media, tiny
     assert response.status_code == 302 and job.status == TrainingJob.SUCCEEDED, job.error
 
     page = client.get(reverse("training:detail", args=[job.pk]))
-    series = _json_script(page, "job-series")["series"]
+    series = json_script(page, "job-series")["series"]
     assert len(series["train"]["loss"]) == job.steps and series["eval"]["accuracy"]
-    text = _text(page)
+    text = page_text(page)
     assert "sign_accuracy" in text and "calibration.ece" in text and "model.safetensors" in text
 
     model = RewardModel.objects.get(job=job)
     detail = client.get(reverse("models:detail", args=[model.pk]))
-    data = re.search(r'<script id="model-data" type="application/json">(.*?)</script>', detail.content.decode(), re.S)
-    charts = json.loads(data.group(1))
+    charts = json_script(detail, "model-data")
     assert charts["calibration"]["bins"] and charts["distributions"]["harmful"]["hist"]
     assert sum(charts["distributions"]["harmful"]["hist"]) + sum(charts["distributions"]["safe"]["hist"]) > 0
     scored = client.post(reverse("models:score", args=[model.pk]), {"prompt": "question", "response": "answer rude"},
