@@ -213,3 +213,15 @@ def test_json_error_bodies_have_the_same_shape(actors):
     response = actors.api(None).get("/api/v1/specs/")
     assert response.status_code == 401
     assert set(json.loads(response.content)) == {"error", "detail"}
+
+
+def test_spec_detail_links_each_version_to_the_one_it_was_based_on_in_a_fixed_number_of_queries(
+        actors, spec, django_assert_max_num_queries):
+    for _ in range(4):
+        services.spec_publish(spec=spec, user=actors.policy)
+        services.spec_draft_create(spec=spec, user=actors.policy)
+    client = actors.api("policy")
+    # token + user + roles, the spec, its versions, its editors: not one more per version
+    with django_assert_max_num_queries(5):
+        body = client.get(f"/api/v1/specs/{spec.id}/").json()
+    assert [v["based_on"] for v in body["versions"]] == [None, 1, 2, 3, 4]
