@@ -29,6 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
+ADMIN_PASSWORD = "pw-admin-123"  # set for actors.admin in tests/conftest.py
+OVERFLOW = "[document.documentElement.scrollWidth, window.innerWidth]"  # equal when nothing overflows sideways
 
 BROWSER_MARKS = [
     pytest.mark.browser,

@@ -23,7 +23,9 @@ from labeling.services import (
 from specloop.services import user_upsert
 from taxonomy.services import spec_create, spec_publish
 from tests.browser import (  # noqa: F401  (the fixture_* are used by their fixture names)
+    ADMIN_PASSWORD,
     BROWSER_MARKS,
+    OVERFLOW,
     fixture_browser,
     fixture_desktop,
     fixture_phone,
@@ -31,9 +33,6 @@ from tests.browser import (  # noqa: F401  (the fixture_* are used by their fixt
     login,
     screenshot,
 )
-
-ADMIN_PASSWORD = "pw-admin-123"  # set for actors.admin in tests/conftest.py
-OVERFLOW = "[document.documentElement.scrollWidth, window.innerWidth]"
 
 pytestmark = BROWSER_MARKS
 

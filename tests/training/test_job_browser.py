@@ -11,20 +11,20 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from tests.browser import (  # noqa: F401  (the fixture_* are used by their fixture names)
+    ADMIN_PASSWORD,
     BROWSER_MARKS,
+    OVERFLOW,
     fixture_browser,
     fixture_desktop,
-    fixture_phone,
     fixture_role_groups,
     login,
+    new_page,
     screenshot,
 )
 from training.models import JobLog, TrainingJob
 
 from . import page_data
 
-ADMIN_PASSWORD = "pw-admin-123"  # set for actors.admin in tests/conftest.py
-OVERFLOW = "[document.documentElement.scrollWidth, window.innerWidth]"
 POLL_WAIT = 10_000  # ms: the page polls every 2 s
 
 pytestmark = BROWSER_MARKS
@@ -123,11 +123,10 @@ def _pages(actors, running, shared) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_the_training_model_and_export_pages_fit_the_screen(browser, live_server, actors, running, shared, width):
+def test_the_training_model_and_export_pages_fit_the_screen(browser, page_timeout, live_server, actors, running, shared,
+                                                             width):
     pages = _pages(actors, running, shared)
-    context = browser.new_context(viewport={"width": width, "height": 900 if width > 400 else 844})
-    page = context.new_page()
-    page.set_default_timeout(10000)
+    page = new_page(browser, width, 900 if width > 400 else 844, page_timeout)
     try:
         login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
         for name, path in pages.items():
@@ -140,7 +139,7 @@ def test_the_training_model_and_export_pages_fit_the_screen(browser, live_server
             screenshot(page, f"{name}-{width}.png")
             assert scroll_width <= screen + 1, f"{name} is {scroll_width}px wide on a {screen}px screen"
     finally:
-        context.close()
+        page.context.close()
 
 
 def test_an_admin_launches_a_job_from_the_form(desktop, live_server, actors, shared, monkeypatch):
