@@ -257,3 +257,11 @@ def test_the_learning_rate_warms_up_linearly_then_decays_to_zero():
     assert [factor(s) for s in range(10)] == pytest.approx([1 / 3, 2 / 3] + [(10 - s) / 8 for s in range(2, 10)])
     assert factor(10) == 0.0
     assert [_linear_schedule(4, 0.0)(s) for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
+
+
+def test_sign_weight_reaches_the_cost_models_training_loss(tiny_backbone, pairs_file, tmp_path, monkeypatch):
+    # Every synthetic row flags both replies: sign_weight 0 leaves the pairwise term alone (≈ log 2 at the start),
+    # sign_weight 1 adds two sign terms per pair (≈ 2 log 2 more).
+    _, pairwise = one_step(tiny_backbone, pairs_file, tmp_path / "w0", monkeypatch, kind="cost", sign_weight=0.0)
+    _, signed = one_step(tiny_backbone, pairs_file, tmp_path / "w1", monkeypatch, kind="cost", sign_weight=1.0)
+    assert signed - pairwise > math.log(2)
