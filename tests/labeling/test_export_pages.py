@@ -75,6 +75,21 @@ def test_a_policy_user_sees_imported_datasets_but_not_other_specs_campaign_expor
     assert "shared pairs" in page and "round 1 consensus" not in page
 
 
+def test_the_page_costs_the_same_queries_for_one_snapshot_or_many(client, actors, snapshots, django_assert_num_queries):
+    client.force_login(actors.policy)
+    client.get(reverse("exports:list"))  # warm the session
+
+    def queries():
+        # session, user, roles, the snapshots (with campaign and creator; visibility as a subquery)
+        with django_assert_num_queries(4):
+            return client.get(reverse("exports:list"))
+
+    assert queries().content.decode().count("<tr data-export=") == 2
+    for n in range(3):
+        page_data.imported_export(actors.admin, name=f"more {n}")
+    assert queries().content.decode().count("<tr data-export=") == 5
+
+
 def test_the_page_lists_source_pairs_sha256_and_download_links(client, actors, snapshots):
     imported, campaign_export = snapshots
     client.force_login(actors.admin)

@@ -118,6 +118,21 @@ def test_the_list_shows_kind_backbone_accuracy_provenance_and_the_job(client, ac
     assert f'href="{reverse("training:detail", args=[model.job_id])}"' in response.content.decode()
 
 
+def test_the_list_costs_the_same_queries_for_one_model_or_many(client, actors, shared, model, django_assert_num_queries):
+    client.force_login(actors.admin)
+    client.get(reverse("models:list"))  # warm the session
+
+    def queries():
+        # session, user, roles, the models (with job, spec, campaign, creator), their exports
+        with django_assert_num_queries(5):
+            return client.get(reverse("models:list"))
+
+    assert queries().content.decode().count("<tr data-model=") == 1
+    for n in range(3):
+        page_data.registered(page_data.job(actors.admin, [shared], name=f"more {n}"), [shared], name=f"more {n}")
+    assert queries().content.decode().count("<tr data-model=") == 4
+
+
 def test_the_detail_page_shows_categories_calibration_and_distributions(client, actors, private):
     client.force_login(actors.policy)
 
