@@ -40,19 +40,25 @@ def pair_objects(rows: list[dict]):
     return [pair_from_row(row) for row in rows]
 
 
-def heldout_scores(model, tokenizer, pairs, max_length: int) -> tuple[list[float], list[float], list[bool]]:
-    """The same scoring for both models: (chosen scores, rejected scores, whether the pair fits uncut)."""
-    import torch
-
+def heldout_encoding(tokenizer, pairs, max_length: int):
+    """The held-out pairs as both models are scored on them (prompt cut from the left to max_length), and whether
+    each pair fits uncut. Encoded once: both checkpoints carry the backbone's tokenizer."""
     from rewardmodels.ml.data import Encoder, encode_pairs
-    from rewardmodels.ml.scoring import score_sequences
 
     encoded = encode_pairs(Encoder(tokenizer, max_length), pairs)
     full = encode_pairs(Encoder(tokenizer, 10**9), pairs)
-    fits = [len(a) <= max_length and len(b) <= max_length for a, b in zip(full.first, full.second)]
-    scores = score_sequences(model, encoded.first + encoded.second, pad_id=tokenizer.pad_token_id,
-                             device=torch.device("cpu"), batch_size=64, bf16=False)
-    return scores[:len(pairs)], scores[len(pairs):], fits
+    return encoded, [len(a) <= max_length and len(b) <= max_length for a, b in zip(full.first, full.second)]
+
+
+def heldout_scores(model, pad_id: int, encoded) -> tuple[list[float], list[float]]:
+    """The same scoring for both models: (chosen scores, rejected scores)."""
+    import torch
+
+    from rewardmodels.ml.scoring import score_sequences
+
+    scores = score_sequences(model, encoded.first + encoded.second, pad_id=pad_id, device=torch.device("cpu"),
+                             batch_size=64, bf16=False)
+    return scores[:len(encoded)], scores[len(encoded):]
 
 
 def accuracy(chosen: list[float], rejected: list[float], mask: list[bool] | None = None) -> float:
@@ -60,16 +66,13 @@ def accuracy(chosen: list[float], rejected: list[float], mask: list[bool] | None
     return sum(picked) / len(picked) if picked else float("nan")
 
 
-def token_figures(args, backbone: Path, train_rows: list[dict]) -> dict:
+def token_figures(args, tokenizer, train_rows: list[dict]) -> dict:
     """Tokens per training pair, real and padded, over the first epoch: ours exactly (the trainer's own batches),
     TRL's padding estimated from seeded random batches of the pairs it keeps (its sampler is a random one)."""
     import random
 
-    from transformers import AutoTokenizer
-
     from rewardmodels.ml.data import Encoder, encode_pairs, length_grouped_batches
 
-    tokenizer = AutoTokenizer.from_pretrained(backbone)
     pairs = pair_objects(train_rows)
     cut = encode_pairs(Encoder(tokenizer, args.max_length), pairs)
     full = encode_pairs(Encoder(tokenizer, 10**9), pairs)
@@ -112,7 +115,7 @@ def run_ours(args, backbone: Path, train_rows: list[dict], workdir: Path) -> dic
     wall_total = time.perf_counter() - wall0
     scorer = load_scorer(workdir / "ours", device="cpu")
     return {"pairs": result.pairs_seen, "steps": result.steps, "train_s": result.train_seconds, "wall_s": wall_total,
-            "cpu_s": cpu["end"] - cpu["start"], "model": scorer.model, "tokenizer": scorer.tokenizer, "n_train": result.n_train}
+            "cpu_s": cpu["end"] - cpu["start"], "model": scorer.model, "n_train": result.n_train}
 
 
 def run_trl(args, backbone: Path, train_rows: list[dict], workdir: Path) -> dict:
@@ -147,7 +150,7 @@ def run_trl(args, backbone: Path, train_rows: list[dict], workdir: Path) -> dict
     steps = output.global_step
     pairs = min(steps * args.batch_size, kept * args.epochs) if args.max_steps else kept * args.epochs
     return {"pairs": pairs, "steps": steps, "train_s": output.metrics["train_runtime"], "wall_s": wall_total,
-            "cpu_s": cpu_train, "model": trainer.model.eval(), "tokenizer": tokenizer,
+            "cpu_s": cpu_train, "model": trainer.model.eval(),
             "kept": kept, "dropped": len(dataset) - kept, "version": trl.__version__}
 
 
@@ -159,6 +162,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
+    from transformers import AutoTokenizer
 
     from rewardmodels.ml import fetch_default_backbone
     from rewardmodels.ml.data import sample_pairs, split_pairs
@@ -174,8 +178,9 @@ def main() -> None:
                  max_length=args.max_length, max_steps=args.max_steps, threads=torch.get_num_threads())
     print(f"   {counts['rows']} HH rows → {len(rows)} pairs ({counts['identical']} with equal replies left out); "
           f"seeded split: {len(train_rows)} training pairs, {len(eval_rows)} held-out pairs")
-    eval_pairs = pair_objects(eval_rows)
-    tokens = token_figures(args, backbone, train_rows)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    eval_encoded, fits = heldout_encoding(tokenizer, pair_objects(eval_rows), args.max_length)
+    tokens = token_figures(args, tokenizer, train_rows)
     for name in ("ours", "trl"):
         real, padded = tokens[f"{name}_real"], tokens[f"{name}_padded"]
         print(f"   {name}: {real:.1f} real tokens per training pair, {padded:.1f} in the padded batch "
@@ -187,11 +192,10 @@ def main() -> None:
                 continue
             print(f"-- {name} (load {bench.load_average()})", flush=True)
             out = run(args, backbone, train_rows, Path(tmp))
-            chosen, rejected, fits = heldout_scores(out["model"], out["tokenizer"], eval_pairs, args.max_length)
+            chosen, rejected = heldout_scores(out.pop("model"), tokenizer.pad_token_id, eval_encoded)
             out["acc_all"] = accuracy(chosen, rejected)
             out["acc_fit"] = accuracy(chosen, rejected, fits)
             out["n_fit"] = sum(fits)
-            out.pop("model"), out.pop("tokenizer")
             results[name] = out
             bench.figure(f"{name}: training pairs", out["pairs"])
             if name == "trl":
