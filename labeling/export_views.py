@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from specloop.errors import ValidationFailed
-from specloop.roles import ADMIN, POLICY, role_required, user_roles
+from specloop.roles import ADMIN, POLICY, has_role, role_required
 
 from . import selectors
 from .pair_imports import export_snapshot_import
@@ -25,7 +25,7 @@ class PairImportForm(forms.Form):
 
 
 def _context(request: HttpRequest, **extra) -> dict:
-    is_admin = ADMIN in user_roles(request.user)
+    is_admin = has_role(request.user, ADMIN)
     return {"exports": selectors.export_list(user=request.user)[:PAGE_LIMIT], "page_limit": PAGE_LIMIT,
             "can_import": is_admin, "form": extra.pop("form", PairImportForm() if is_admin else None), **extra}
 

@@ -46,9 +46,11 @@ def _calibration(calibration: Any) -> dict[str, Any]:
     calibration = calibration if isinstance(calibration, dict) else {}
     bins = []
     for b in calibration.get("bins") or []:
-        if isinstance(b, dict) and number(b.get("mean_predicted")) is not None and number(b.get("accuracy")) is not None:
-            bins.append({"mean_predicted": number(b["mean_predicted"]), "accuracy": number(b["accuracy"]),
-                         "count": number(b.get("count")) or 0})
+        if not isinstance(b, dict):
+            continue
+        predicted, accuracy = number(b.get("mean_predicted")), number(b.get("accuracy"))
+        if predicted is not None and accuracy is not None:  # an empty bin has neither
+            bins.append({"mean_predicted": predicted, "accuracy": accuracy, "count": number(b.get("count")) or 0})
     return {"ece": number(calibration.get("ece")), "bins": bins}
 
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling import selectors as labeling_selectors
 from specloop.errors import ValidationFailed
-from specloop.roles import ADMIN, POLICY, role_required, user_roles
+from specloop.roles import ADMIN, POLICY, has_role, role_required
 
 from . import page_selectors, selectors, services
 from .forms import JobLaunchForm, kind_defaults
@@ -53,10 +53,6 @@ def percent(value: Any) -> str:
     return "" if value is None else f"{100 * value:.1f}%"
 
 
-def _is_admin(request: HttpRequest) -> bool:
-    return ADMIN in user_roles(request.user)
-
-
 def _job_row(job: TrainingJob) -> dict[str, Any]:
     return {
         "job": job,
@@ -82,7 +78,7 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page, "rows": [_job_row(j) for j in page], "status": status, "kind": kind,
         "status_choices": STATUSES, "kind_choices": TrainingJob.KIND_CHOICES,
-        "can_launch": _is_admin(request), "filtered": bool(status or kind),
+        "can_launch": has_role(request.user, ADMIN), "filtered": bool(status or kind),
         # While a listed job is queued or running, the table refreshes itself (see the template).
         "live": any(j.status in (TrainingJob.QUEUED, TrainingJob.RUNNING) for j in page),
     }
@@ -174,7 +170,7 @@ def config_rows(config: Any) -> list[tuple[str, str]]:
 def job_detail_view(request: HttpRequest, job_id: int) -> HttpResponse:
     services.training_jobs_reap()
     job = selectors.job_get(user=request.user, job_id=job_id)
-    can_cancel = _is_admin(request)
+    can_cancel = has_role(request.user, ADMIN)
     if request.htmx:  # the page's poll: the live fragment, new log lines and metric points after its cursors
         context = _live_context(job, metrics_after=_cursor(request.GET.get("metrics_after")),
                                 logs_after=_cursor(request.GET.get("logs_after")), full=False)
