@@ -90,20 +90,24 @@ cannot can't don't won't i'm it's that's here's let's recipe cake bread cook bak
 
 
 def build_tiny_backbone(folder: Path, *, seed: int = 0) -> Path:
-    """A 2-layer BERT (hidden 32) with random weights and a WordPiece tokenizer trained here: tests need no download."""
+    """A 2-layer BERT (hidden 32) with random weights and a WordPiece tokenizer built here: tests need no download.
+
+    The vocabulary is spelled out (special tokens, every character alone and as a "##" continuation, then the
+    words in sorted order), not trained: a trained WordPiece vocabulary came out in a different order in each
+    process, and with it every tiny model's token ids and test results.
+    """
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    alphabet = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'\"-:;()")
+    tokens = special + alphabet + [f"##{c}" for c in alphabet] + sorted(set(_TINY_WORDS) - set(alphabet))
+    tokenizer = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=1000, special_tokens=special, min_frequency=1,
-                                        initial_alphabet=list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'\"-:;()"))
-    tokenizer.train_from_iterator([" ".join(_TINY_WORDS)] * 3, trainer=trainer)
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
