@@ -1,6 +1,7 @@
 """Training configuration: one dataclass, every default explained, and a validator that reports every bad field."""
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 DEFAULT_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
@@ -43,24 +44,34 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
-# field → (lowest allowed, highest allowed or None, lowest is exclusive)
+# field → (lowest, highest, lowest is exclusive). Every number has both ends: a job config is typed by a
+# person or a script, and a slip (epochs 1e9, batch_size 10**6) should be a 400, not a worker stuck for days.
 _RANGES = {
     "max_length": (8, 8192, False),
-    "batch_size": (1, None, False),
-    "epochs": (1, None, False),
+    "batch_size": (1, 1024, False),
+    "epochs": (1, 100, False),
     "learning_rate": (0.0, 1.0, True),
-    "weight_decay": (0.0, None, False),
+    "weight_decay": (0.0, 1.0, False),
     "warmup_ratio": (0.0, 1.0, False),
-    "seed": (0, None, False),
-    "eval_fraction": (0.0, 0.9, False),
-    "center_rewards": (0.0, None, False),
-    "sign_weight": (0.0, None, False),
-    "grad_accum": (1, None, False),
-    "max_steps": (0, None, False),
-    "eval_every": (0, None, False),
-    "max_pairs": (0, None, False),
-    "max_grad_norm": (0.0, None, True),
+    "seed": (0, 2**32 - 1, False),  # what numpy and torch seeding accept
+    "eval_fraction": (0.0, 0.5, False),  # more held out than trained on is a mistake
+    "center_rewards": (0.0, 10.0, False),
+    "sign_weight": (0.0, 100.0, False),
+    "grad_accum": (1, 1024, False),
+    "max_steps": (0, 1_000_000, False),
+    "eval_every": (0, 1_000_000, False),
+    "max_pairs": (0, 100_000_000, False),
+    "max_grad_norm": (0.0, 1000.0, True),
 }
+MAX_TEXT = 500  # characters of a text setting (a backbone id or folder name)
+
+
+def range_text(name: str) -> str:
+    """The allowed range of a numeric setting as a person reads it: 1..100 (whole numbers), (0, 1] or [0, 0.5]."""
+    low, high, exclusive = _RANGES[name]
+    if isinstance(low, int):
+        return f"{low}..{high}"
+    return f"{'(' if exclusive else '['}{low:g}, {high:g}]"
 
 
 def _type_error(name: str, value, expected: type) -> str | None:
@@ -70,13 +81,16 @@ def _type_error(name: str, value, expected: type) -> str | None:
     if isinstance(value, bool):
         return f"must be a {'number' if expected is float else 'whole number'}, not a boolean"
     if expected is int:
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-            return None
-        return "must be a whole number"
+        # 3.0 or 1e9 is a float, not a count: refused rather than silently truncated.
+        return None if isinstance(value, int) else f"must be a whole number such as 3, not {value!r}"
     if expected is float:
-        return None if isinstance(value, (int, float)) else "must be a number"
+        if not isinstance(value, (int, float)):
+            return "must be a number"
+        return None if math.isfinite(value) else "must be a finite number"
     if expected is str:
-        return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+        if not isinstance(value, str) or not value.strip():
+            return "must be a non-empty string"
+        return None if len(value) <= MAX_TEXT else f"must be at most {MAX_TEXT} characters"
     return None
 
 
@@ -102,10 +116,8 @@ def config_from_dict(data: dict) -> TrainConfig:
                 problem = f"must be one of {', '.join(DEVICES)}"
             elif name in _RANGES:
                 low, high, exclusive = _RANGES[name]
-                if (value <= low) if exclusive else (value < low):
-                    problem = f"must be {'>' if exclusive else '≥'} {low}"
-                elif high is not None and value > high:
-                    problem = f"must be ≤ {high}"
+                if ((value <= low) if exclusive else (value < low)) or value > high:
+                    problem = f"must be in {range_text(name)} (got {value})"
         if problem:
             errors.append({"field": name, "message": problem})
         else:

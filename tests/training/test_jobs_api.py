@@ -110,6 +110,27 @@ def test_every_bad_key_is_named_at_once(actors, media, no_dispatch):
     assert {"config.epochs", "config.colour"} <= fields
 
 
+
+@pytest.mark.parametrize("config, field, range_text", [
+    ({"epochs": 1e9}, "config.epochs", "whole number"),
+    ({"epochs": 1_000_000_000}, "config.epochs", "1..100"),
+    ({"batch_size": 100_000}, "config.batch_size", "1..1024"),
+    ({"max_length": 10**6}, "config.max_length", "8..8192"),
+    ({"learning_rate": 5.0}, "config.learning_rate", "(0, 1]"),
+    ({"eval_fraction": 0.9}, "config.eval_fraction", "[0, 0.5]"),
+    ({"grad_accum": 4096}, "config.grad_accum", "1..1024"),
+    ({"seed": 2**40}, "config.seed", "0..4294967295"),
+    ({"max_steps": 10**9}, "config.max_steps", "0..1000000"),
+])
+def test_an_out_of_range_setting_is_a_400_naming_the_field_and_its_range(actors, media, no_dispatch, config, field,
+                                                                         range_text):
+    export = learnable_snapshot(actors.admin, n=8)
+    response = actors.api("admin").post("/api/v1/training-jobs/", {
+        "kind": "reward_model", "export": export.pk, "config": config}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(f"{field}: ") and range_text in response.json()["error"]
+    assert not TrainingJob.objects.exists()
+
 @pytest.mark.parametrize("body, field", [
     ({"kind": "dance", "export": 1}, "kind"),
     ({"kind": "constrained_finetune", "export": 1}, "kind"),
