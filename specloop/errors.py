@@ -46,6 +46,12 @@ class NotFound(ApplicationError):
     status_code = 404
 
 
+class ServiceUnavailable(ApplicationError):
+    """A service the request needs (the database, the job queue) is down: try again later."""
+
+    status_code = 503
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = {"error": exc.message, "detail": exc.detail}
