@@ -7,6 +7,7 @@ Every setting read here is listed in the README's configuration table.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -74,6 +75,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "specloop",
     "taxonomy",
     "labeling",
@@ -83,6 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "specloop.errors.ApplicationErrorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout answer
 ]
 
 ROOT_URLCONF = "specloop.urls"
@@ -126,11 +131,20 @@ if DATABASE_URL:
     }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # SQLite for a small team on one machine. WAL lets readers run beside the one writer; IMMEDIATE
+    # takes the write lock when a transaction begins, so two writers queue on the busy timeout instead
+    # of one failing with "database is locked" when its read lock cannot be upgraded.
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "specloop.sqlite3",
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
+            # Tests use a file too: an in-memory shared-cache database locks whole tables between threads.
+            "TEST": {"NAME": str(VAR_DIR / "test-specloop.sqlite3")},
         }
     }
 
@@ -147,6 +161,21 @@ CSRF_FAILURE_VIEW = "specloop.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT wrong passwords for one username from one address lock
+# that pair out for LOGIN_COOLOFF_MINUTES (each attempt while locked starts the wait again); the right
+# password is refused meanwhile. Attempts are rows in the database (every process sees them; the admin
+# lists them; `manage.py axes_reset` unlocks).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "specloop.throttling.login_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "specloop.throttling.client_ip"  # the API throttles' rule (NUM_PROXIES)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -180,6 +209,26 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content-Security-Policy (django-csp) on every response: scripts and styles only from our own static
+# files (no inline code, no eval; htmx is configured for that in base.html), images also as data: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
+
+
+def _rate(name: str, default: str) -> str | None:
+    raw = os.environ.get(name, default).strip()
+    return None if raw.lower() in {"", "off", "none"} else raw
+
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -194,6 +243,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "specloop.errors.api_exception_handler",
     # `?format=yaml` selects the spec export format, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
+    # Fixed-window counts in the "throttle" cache (specloop/throttling.py); "off" turns a scope off.
+    "DEFAULT_THROTTLE_CLASSES": ["specloop.throttling.AnonThrottle", "specloop.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": _rate("API_THROTTLE_ANON", "120/min"),
+        "user": _rate("API_THROTTLE_USER", "2000/min"),  # the rater loop runs ~1200/min per rater at full speed
+        "token_failure": _rate("API_THROTTLE_TOKEN_FAILURES", "20/min"),  # wrong tokens per client address
+    },
+    # Proxies in front of the app whose X-Forwarded-For is trusted; 0: the client address is REMOTE_ADDR.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -212,6 +270,13 @@ CACHES = {
     # Agreement results per campaign and judgment state, per process (values are copied in and out).
     "agreement": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "agreement",
                   "OPTIONS": {"MAX_ENTRIES": 32}},
+    # API throttle counts: shared by every process through Redis when there is one, else per process.
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"],
+         "KEY_PREFIX": "throttle"}
+        if os.environ.get("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+    ),
 }
 
 # Celery: a real broker when REDIS_URL is set, otherwise tasks run in-process (embedded mode).

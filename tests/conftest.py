@@ -12,6 +12,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "taxonomy" / "example_spec.yaml"
 
 
+def shared_data(relative: str) -> Path:
+    """A public data file from ../shared/data; the test skips, saying which file, on a clone without it."""
+    path = SHARED / "data" / relative
+    if not path.exists():
+        pytest.skip(f"needs the public data file ../shared/data/{relative} (beside the checkout; CI has it)")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     """Tasks run in-process unless a test starts a real worker; passwords hash fast."""

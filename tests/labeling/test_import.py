@@ -9,7 +9,7 @@ from labeling import services
 from labeling.imports import detect_format, split_hh_dialogue
 from labeling.models import Item, Task
 from specloop.errors import ValidationFailed
-from tests.conftest import SHARED
+from tests.conftest import shared_data
 from tests.labeling.helpers import jsonl, make_campaign
 
 
@@ -76,7 +76,7 @@ def test_hh_rlhf_dialogues_split_into_prompt_and_two_final_replies():
 
 
 def test_the_shared_hh_rlhf_file_imports_and_its_identical_pairs_are_refused(campaign):
-    lines = gzip.open(SHARED / "data/hh-rlhf/helpful-base.dev.jsonl.gz", "rt").read().splitlines()
+    lines = gzip.open(shared_data("hh-rlhf/helpful-base.dev.jsonl.gz"), "rt").read().splitlines()
     identical = [i for i, line in enumerate(lines) if json.loads(line)["chosen"] == json.loads(line)["rejected"]]
     assert identical, "the shared file has pairs whose replies are identical"
     with pytest.raises(ValidationFailed) as info:

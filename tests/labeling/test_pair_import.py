@@ -7,7 +7,7 @@ import json
 import pytest
 
 from labeling.models import ExportSnapshot
-from tests.conftest import SHARED
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/exports/import/"
@@ -62,7 +62,7 @@ def test_trl_conversational_messages_are_flattened_to_text(actors):
 
 
 def test_hh_rlhf_imports_whole_and_an_identical_pair_is_named_by_its_line(actors):
-    with gzip.open(SHARED / "data" / "hh-rlhf" / "harmless-base.dev.jsonl.gz", "rt") as fh:
+    with gzip.open(shared_data("hh-rlhf/harmless-base.dev.jsonl.gz"), "rt") as fh:
         response = post(actors, fh.read(), "format=hh&name=hh harmless-base")
     assert response.status_code == 201, response.json()
     export = ExportSnapshot.objects.get(pk=response.json()["id"])
@@ -70,7 +70,7 @@ def test_hh_rlhf_imports_whole_and_an_identical_pair_is_named_by_its_line(actors
     first = json.loads(downloaded(actors, export.pk).splitlines()[0])
     assert first["prompt"].startswith("Human:") and not first["chosen"].startswith("Assistant:")
 
-    with gzip.open(SHARED / "data" / "hh-rlhf" / "helpful-base.dev.jsonl.gz", "rt") as fh:
+    with gzip.open(shared_data("hh-rlhf/helpful-base.dev.jsonl.gz"), "rt") as fh:
         response = post(actors, fh.read(), "format=hh")
     assert response.status_code == 400
     assert response.json()["line"] == 542 and "identical" in response.json()["error"]
