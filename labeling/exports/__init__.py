@@ -25,6 +25,7 @@ import orjson
 from django.conf import settings
 from django.db import connection
 
+from ..dialogue import reply_is_empty
 from .postgresql import postgresql_chunks
 
 AGGREGATIONS = ("majority", "mean", "reliability_weighted")
@@ -89,8 +90,10 @@ def aggregate_preference(prefs: list[int], weights: list[float], aggregation: st
 def pairs_write(ctx: ExportContext, relative_path: str, counters: dict[str, int]) -> tuple[int, str, int]:
     """Write the campaign's pairs to MEDIA_ROOT/relative_path; returns (pairs, sha256, bytes).
 
-    ``counters`` gets the ties and the tasks the filters left out.
+    ``counters`` gets the ties ("ties"), the tasks the filters left out ("filtered") and the pairs left
+    out for an empty reply ("empty").
     """
+    counters.setdefault("empty", 0)
     if connection.vendor == "postgresql":
         return write_chunks(postgresql_chunks(ctx, counters), relative_path)
     return write_snapshot(pair_rows(ctx, counters), relative_path)
@@ -134,8 +137,13 @@ def _decode(value: Any) -> Any:
 
 
 def pair_rows(ctx: ExportContext, counters: dict[str, int]) -> Iterator[dict[str, Any]]:
-    """Each exported pair, in task order; ``counters`` gets the ties and filtered-out tasks."""
+    """Each exported pair, in task order; ``counters`` gets the ties, filtered-out tasks and empty replies.
+
+    A pair the filters keep is still left out when either reply is empty: it teaches nothing about
+    what to say, only that saying nothing loses (or wins).
+    """
     filters = ctx.filters
+    counters.setdefault("empty", 0)
     with connection.chunked_cursor() as cursor:
         cursor.execute(_rows_sql(), [ctx.campaign_id])
         while rows := cursor.fetchmany(2000):
@@ -170,6 +178,9 @@ def pair_rows(ctx: ExportContext, counters: dict[str, int]) -> Iterator[dict[str
                     continue
                 if filters.categories and not (set(filters.categories) & (set(tags_x) | set(tags_y))):
                     counters["filtered"] += 1
+                    continue
+                if reply_is_empty(x_text) or reply_is_empty(y_text):
+                    counters["empty"] += 1
                     continue
                 x_first = direction < 0  # x better
                 chosen, rejected = (x_text, y_text) if x_first else (y_text, x_text)

@@ -14,6 +14,7 @@ import numpy as np
 import orjson
 
 from ..agreement import dense_index, majority_direction
+from ..dialogue import reply_is_empty
 
 if TYPE_CHECKING:
     from . import ExportContext
@@ -258,6 +259,41 @@ def consensus(ctx: ExportContext, lo: int, hi: int, judged: Judged, counters: di
     pieces.append(_take(ending, harmful_c * 4 + harmful_r * 2 + adjudicated[kept]))
     return Range(lo=lo, hi=hi, kept=kept, x_chosen=x_first, first_item=judged.first_item, last_item=judged.last_item,
                  pieces=pieces)
+
+
+# The first byte of a JSON-escaped text that may be all whitespace: a space, an escape (\n, \t, \u001f...),
+# or the lead byte of a Unicode space (U+0085 and U+00A0, U+1680, U+2000..U+205F, U+3000); any other first
+# byte means the text has something to read, and only these few are decoded to look further.
+_BLANK_STARTS = frozenset(b" \\\xc2\xe1\xe2\xe3")
+
+
+def _escaped_is_empty(escaped: bytes | None) -> bool:
+    """``reply_is_empty`` of the text whose JSON escape (without quotes) this is; None: JSON null."""
+    if escaped is None:
+        return False
+    if not escaped:
+        return True
+    return escaped[0] in _BLANK_STARTS and reply_is_empty(orjson.loads(b'"' + escaped + b'"'))
+
+
+def without_empty_replies(rng: Range, texts: Texts, counters: dict[str, int]) -> tuple[Range, Texts]:
+    """The range less its pairs with an empty chosen or rejected reply, which ``pair_rows`` leaves out too
+    (known only once the texts are read); ``counters["empty"]`` gets how many."""
+    empty = [i for i, (chosen, rejected) in enumerate(zip(texts.chosen, texts.rejected))
+             if _escaped_is_empty(chosen) or _escaped_is_empty(rejected)]
+    if not empty:
+        return rng, texts
+    counters["empty"] += len(empty)
+    keep = np.ones(len(rng.kept), dtype=bool)
+    keep[empty] = False
+    rows = np.flatnonzero(keep).tolist()
+
+    def pick(column: list) -> list:
+        return [column[i] for i in rows]
+
+    return (Range(lo=rng.lo, hi=rng.hi, kept=rng.kept[keep], x_chosen=rng.x_chosen[keep], first_item=rng.first_item,
+                  last_item=rng.last_item, pieces=[pick(piece) for piece in rng.pieces]),
+            Texts(pick(texts.prompt), pick(texts.chosen), pick(texts.rejected)))
 
 
 def lines(ctx: ExportContext, rng: Range, texts: Texts) -> bytes:

@@ -2,7 +2,8 @@
 
 A range's judgments come as fixed-width binary records (``_JUDGMENTS_SQL``); once ``consensus`` knows
 which of its pairs are exported and which reply is chosen, their texts come in task order, three strings
-split by a control character (``_TEXTS_SQL``), JSON-escaped by one orjson call each. One thread reads
+split by a control character (``_TEXTS_SQL``), JSON-escaped by one orjson call each; a pair with an empty
+reply is dropped then, its texts being the first place its emptiness is known. One thread reads
 judgments ahead, another the texts, on a second connection that shares the first one's snapshot.
 """
 
@@ -21,7 +22,7 @@ from django.db import connection, transaction
 from psycopg import Cursor, sql
 
 from ..agreement import tags_of_sides
-from .consensus import Judged, Range, Texts, consensus, lines
+from .consensus import Judged, Range, Texts, consensus, lines, without_empty_replies
 
 if TYPE_CHECKING:
     from . import ExportContext
@@ -252,6 +253,10 @@ def postgresql_chunks(ctx: ExportContext, counters: dict[str, int]) -> Iterator[
             found = _texts_of(rng, _fetch_one(texts_conn, _texts_sql(exact=False, item_range=item_range), params))
             return found or _texts_of(rng, _fetch_one(texts_conn, _texts_sql(exact=True, item_range=item_range), params))
 
+        def composed(rng: Range, read: Future) -> tuple[int, bytes]:
+            rng, found = without_empty_replies(rng, read.result(), counters)
+            return len(rng.kept), lines(ctx, rng, found)
+
         with ThreadPoolExecutor(1, "export-judgments") as judgment_reader, ThreadPoolExecutor(1, "export-texts") as text_reader:
             ahead: deque[tuple[tuple[int, int], Future]] = deque()
 
@@ -272,10 +277,10 @@ def postgresql_chunks(ctx: ExportContext, counters: dict[str, int]) -> Iterator[
                         continue
                     submitted = (rng, text_reader.submit(texts, rng))
                     if waiting:
-                        yield len(waiting[0].kept), lines(ctx, waiting[0], waiting[1].result())
+                        yield composed(*waiting)
                     waiting = submitted
                 if waiting:
-                    yield len(waiting[0].kept), lines(ctx, waiting[0], waiting[1].result())
+                    yield composed(*waiting)
             finally:
                 for _, future in ahead:
                     future.cancel()

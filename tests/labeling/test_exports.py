@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -91,6 +92,30 @@ def test_filters_leave_out_pairs_and_say_so(actors, campaign):
     assert [row["categories"]["chosen"] for row in lines(tagged)] == [["weapons"]]
     lenient = services.export_snapshot_create(campaign=campaign, user=actors.admin, filters={"harmful_threshold": 0})
     assert all(row["harmful"]["chosen"] for row in lines(lenient))
+
+
+def test_a_pair_with_an_empty_reply_is_left_out_and_counted_in_the_snapshot_filters(actors, campaign):
+    t1, t2, t3 = tasks_of(campaign)
+    for task, text in [(t1, ""), (t3, " \n ")]:  # an empty and a whitespace-only reply
+        responses = task.item.responses
+        responses[task.y_index]["text"] = text
+        Item.objects.filter(pk=task.item_id).update(responses=responses)
+    for task in (t1, t2, t3):
+        judge_task(campaign, task, actors.rater, -2, swapped=False)
+        judge_task(campaign, task, actors.rater2, -1, swapped=False)
+    export = services.export_snapshot_create(campaign=campaign, user=actors.admin, filters={})
+    assert [row["id"] for row in lines(export)] == [f"{campaign.pk}-{t2.pk}"]
+    assert (export.n_pairs, export.filters["excluded_empty"], export.filters["excluded"]) == (1, 2, 0)
+
+
+def test_only_whitespace_is_read_as_empty_in_an_escaped_text():
+    """The fast path looks at a text's JSON escape: every character ``str.strip`` removes must be seen."""
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    for text in spaces + ["", " \n\t ", "\u3000\u00a0"]:
+        assert consensus._escaped_is_empty(orjson.dumps(text)[1:-1]), repr(text)
+    for text in [" a", "\u3000.", "\\", '"', "\n\u00e9", "0", "\x00"]:
+        assert not consensus._escaped_is_empty(orjson.dumps(text)[1:-1]), repr(text)
+    assert not consensus._escaped_is_empty(None)  # a JSON null is a missing value, written as null
 
 
 def test_bad_filters_are_named(actors, campaign):
@@ -212,6 +237,12 @@ def random_campaign(actors, rng: random.Random):
         item.prompt = rng.choice(NASTY_TEXTS) + f" #{item.pk}"
         item.responses = [{"text": rng.choice(NASTY_TEXTS) + f" r{r}", "model": None} for r in range(3)]
     items[3].responses[1]["text"] = None  # JSON null: exported as null, not "None"
+    # Empty replies (nothing, whitespace, Unicode spaces): their pairs are left out and counted. Replies that
+    # start as those do but say something are kept.
+    items[5].responses[0]["text"], items[6].responses[2]["text"] = "", " \n\t\x1f "
+    items[7].responses[1]["text"] = "\u3000\u00a0\u2028"
+    for item in items[8:12]:
+        item.responses[0]["text"] = " \u3000\n\\ said something"
     for item in items[20:23]:  # what the texts are split by when read, and its escape
         item.prompt, item.responses[2]["text"] = "the separator itself: \x1e", "a literal \\u001e, its escape"
     Item.objects.bulk_update(items, ["prompt", "responses"])
@@ -255,7 +286,7 @@ def both_paths(campaign, filters: ExportFilters, weights: dict[int, float]) -> t
     ctx = ExportContext(campaign_id=campaign.pk, campaign_name=campaign.name,
                         spec_label=f"{version.spec.name} v{version.number}", filters=filters, rater_weights=weights,
                         axis_keys=tuple(a["key"] for a in version.document["rubric"]["axes"]))
-    fast_counters, plain_counters = {"ties": 0, "filtered": 0}, {"ties": 0, "filtered": 0}
+    fast_counters, plain_counters = {"ties": 0, "filtered": 0, "empty": 0}, {"ties": 0, "filtered": 0, "empty": 0}
     fast = exports.pairs_write(ctx, "fast.jsonl", fast_counters)
     plain = exports.write_snapshot(exports.pair_rows(ctx, plain_counters), "plain.jsonl")
     media = Path(settings.MEDIA_ROOT)
@@ -281,7 +312,10 @@ def test_the_postgresql_path_writes_the_bytes_of_the_plain_one(actors, monkeypat
         assert fast == plain
     (n, _, _), counters, content = both_paths(campaign, ExportFilters(aggregation=aggregation), weights)[0]
     rows = [json.loads(line) for line in content.splitlines()]
-    assert n == len(rows) > 40 and counters["ties"] > 0
+    assert n == len(rows) > 40 and counters["ties"] > 0 and counters["empty"] >= 3
+    assert not any(r["chosen"] is not None and not r["chosen"].strip() for r in rows)
+    assert not any(r["rejected"] is not None and not r["rejected"].strip() for r in rows)
+    assert any((r["chosen"] or "").startswith(" \u3000\n") or (r["rejected"] or "").startswith(" \u3000\n") for r in rows)
     assert any(r["adjudicated"] for r in rows) and not all(r["adjudicated"] for r in rows)
     assert None in {r["chosen"] for r in rows} | {r["rejected"] for r in rows}  # the null text
     texts = [text or "" for r in rows for text in (r["prompt"], r["chosen"], r["rejected"])]
