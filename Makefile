@@ -1,10 +1,12 @@
-# SpecLoop: `make demo` sets up and serves the whole loop; `make test` runs the suite on PostgreSQL.
+# SpecLoop: `make demo` sets up and serves the whole loop; `make test` runs the suite on PostgreSQL + Redis,
+# then again on the embedded default (SQLite, tasks in-process).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/specloop
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_SQLITE_DIR ?= var/test-sqlite
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -36,7 +38,10 @@ chromium:
 	@bash .ci/chromium
 
 test: install services chromium
+	@echo "== the suite on PostgreSQL and Redis =="
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
+	@echo "== the suite on the embedded default: SQLite, tasks in-process =="
+	env -u DATABASE_URL -u REDIS_URL SPECLOOP_VAR_DIR=$(TEST_SQLITE_DIR) DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache
