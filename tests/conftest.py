@@ -20,13 +20,24 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """Every test's settings.MODELS_DIR: local backbones are accepted only inside it."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
+def _test_settings(settings, models_dir):
     """Tasks run in-process unless a test starts a real worker; passwords hash fast."""
+    settings.MODELS_DIR = models_dir  # empty of default models: no test reads or fetches the real MiniLM
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.LABELING_EXPIRY_SWEEP_SECONDS = 0  # sweep on every next-task so expiry tests need no waiting
     settings.TRAINING_INPROCESS = "sync"  # without a worker, a launched job runs inside the launching call
+    # Every test client is 127.0.0.1 and counts outlive a test (user ids repeat): the suite would throttle
+    # itself. tests/specloop/test_throttling.py sets low rates where it tests them.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        "anon": "1000000/min", "user": "1000000/min", "token_failure": "1000000/min"}}
     from django.core.cache import caches
 
     caches["agreement"].clear()  # ids restart in emptied databases: no result may outlive its test
@@ -87,11 +98,12 @@ def document() -> dict:
 
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test reaches a model hub, even by mistake
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> str:
-    """A tiny random-weight BERT and its tokenizer, built in-process once per session (no download)."""
+def tiny_model_dir(models_dir) -> str:
+    """A tiny random-weight BERT and its tokenizer in the models directory, built once per session (no download)."""
     from rewardmodels import ml
 
-    return str(ml.build_tiny_backbone(tmp_path_factory.mktemp("tiny-backbone")))
+    return str(ml.build_tiny_backbone(models_dir / "tiny-bert"))

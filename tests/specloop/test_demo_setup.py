@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from labeling.models import Campaign, ExportSnapshot, Judgment
 from rewardmodels.models import RewardModel
@@ -24,7 +25,8 @@ def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_wor
     output = run_demo_setup("--backbone", tiny_model_dir)
     spec = Spec.objects.get()
     assert [(v.number, v.status) for v in SpecVersion.objects.filter(spec=spec)] == [(1, "published"), (2, "draft")]
-    assert authenticate(username="policy", password="policy-demo-pass") is not None
+    # The login lockout's backend needs the request (whose address it counts).
+    assert authenticate(RequestFactory().post("/login/"), username="policy", password="policy-demo-pass") is not None
     token_line = next(line for line in output.splitlines() if line.strip().startswith("policy "))
     token = token_line.split()[-1]
     assert client.get(f"/api/v1/specs/{spec.id}/diff/", HTTP_AUTHORIZATION=f"Token {token}").json()["n_changes"] > 0
