@@ -1,7 +1,7 @@
 """REST API for campaigns, items, next-task, judgments, agreement, adjudication and exports."""
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.http import FileResponse, Http404
@@ -19,20 +19,77 @@ from specloop.roles import IsAdmin, IsPolicyOrAdmin, IsRater, role_permission
 from taxonomy import selectors as spec_selectors
 from taxonomy.models import SpecVersion
 
-from . import selectors, services
-from .imports import MAX_FILE_BYTES, decode_file, detect_format
-from .models import Assignment, Campaign, ExportSnapshot, Judgment
+from . import import_jobs, selectors, services
+from .imports import FORMATS, detect_format_file
+from .models import Assignment, Campaign, ExportSnapshot, ImportJob, Judgment
 
 IsAnyRole = role_permission("rater", "policy", "admin")
 
 
-class RawTextParser(BaseParser):
-    """Item files: JSONL, HH-RLHF JSONL or CSV bodies, kept as text for the importer."""
+class SpooledUpload(NamedTuple):
+    path: str  # relative to MEDIA_ROOT
+    size: int
+
+
+class RawUploadParser(BaseParser):
+    """Item and pair files (JSONL, HH-RLHF JSONL, CSV bodies), streamed to a file under MEDIA_ROOT in chunks:
+    a request never holds the file in memory. The view that reads ``request.data`` owns (and removes) it."""
 
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        return decode_file(stream.read(MAX_FILE_BYTES + 1), field="body")
+        return SpooledUpload(*import_jobs.upload_spool(import_jobs.stream_chunks(stream), field="body"))
+
+
+def _upload(request: Request) -> SpooledUpload:
+    data = request.data
+    if isinstance(data, SpooledUpload) and data.size:
+        return data
+    if isinstance(data, SpooledUpload):
+        import_jobs.upload_discard(data.path)
+    raise ValidationFailed.one("body", "the body is empty: send the item file")
+
+
+def _keep_empty(request: Request) -> bool:
+    value = request.query_params.get("keep_empty", "0").lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ValidationFailed.one("keep_empty", "must be 1 (keep empty replies) or 0 (refuse them)")
+    return value in ("1", "true")
+
+
+def _imported(request: Request, upload: SpooledUpload, *, kind: str, options: dict[str, Any],
+              campaign: Campaign | None, answer) -> Response:
+    """A small file imported now (201, ``answer(outcome)``); a large one handed to a job (202, its status)."""
+    handed = False
+    try:
+        if import_jobs.runs_as_job(upload.size):
+            job = import_jobs.import_job_create(user=request.user, kind=kind, upload=upload.path, size=upload.size,
+                                                options=options, campaign=campaign)
+            handed = True
+            out = import_jobs.import_job_out(job)
+            return Response(out, status=202, headers={"Location": out["url"]})
+        outcome = import_jobs.import_run(kind=kind, user=request.user, upload=upload.path, options=options,
+                                         campaign=campaign)
+        return Response(answer(outcome), status=201)
+    finally:
+        if not handed:
+            import_jobs.upload_discard(upload.path)
+
+
+ImportJobSerializer = inline_serializer("ImportJob", {
+    "id": serializers.IntegerField(), "kind": serializers.ChoiceField(["items", "pairs"]),
+    "status": serializers.ChoiceField(["queued", "running", "succeeded", "failed"]),
+    "progress": serializers.FloatField(help_text="share of the file read, 0..1"),
+    "lines": serializers.IntegerField(help_text="lines read so far"),
+    "campaign": serializers.IntegerField(allow_null=True), "snapshot": serializers.IntegerField(allow_null=True),
+    "format": serializers.CharField(), "size_bytes": serializers.IntegerField(),
+    "created_at": serializers.DateTimeField(), "finished_at": serializers.DateTimeField(allow_null=True),
+    "url": serializers.CharField(),
+    "result": serializers.JSONField(required=False, help_text="when succeeded: what a synchronous import answers"),
+    "error": serializers.JSONField(required=False, help_text='when failed: {"error", "detail", "line"?}'),
+})
+KEEP_EMPTY_PARAMETER = OpenApiParameter(
+    "keep_empty", str, enum=["0", "1"], description="1: keep replies that are empty (default: refuse the file, naming the line)")
 
 
 def campaign_out(campaign: Campaign, *, progress: bool = False) -> dict[str, Any]:
@@ -115,26 +172,42 @@ class CampaignDetailApi(APIView):
 
 class CampaignItemsApi(APIView):
     permission_classes = [IsAdmin]
-    parser_classes = [RawTextParser]
+    parser_classes = [RawUploadParser]
 
     @extend_schema(
         summary="Import items (atomic)",
         description="JSONL (`application/x-ndjson`), HH-RLHF dialogues (`?format=hh`) or CSV (`text/csv`). "
-        "A bad line answers 400 `{\"line\", \"error\"}` and nothing is saved; repeated content is counted as duplicates.",
-        parameters=[OpenApiParameter("format", str, enum=["jsonl", "hh", "csv"], description="default: from the body")],
+        "A bad line answers 400 `{\"line\", \"error\"}` and nothing is saved; repeated content is counted as duplicates. "
+        "A body over IMPORT_ASYNC_BYTES (8 MiB by default) is imported by a job: 202 with its status, polled at "
+        "`url` (GET /api/v1/imports/{id}/) until `succeeded` (its `result` is the 201 body) or `failed` (its `error`).",
+        parameters=[OpenApiParameter("format", str, enum=["jsonl", "hh", "csv"], description="default: from the body"),
+                    KEEP_EMPTY_PARAMETER],
         request={"application/x-ndjson": OpenApiTypes.STR, "text/csv": OpenApiTypes.STR},
         responses={201: inline_serializer("ImportResult", {"created_tasks": serializers.IntegerField(),
                                                            "created_items": serializers.IntegerField(),
-                                                           "duplicates": serializers.IntegerField()})},
+                                                           "duplicates": serializers.IntegerField()}),
+                   202: ImportJobSerializer},
     )
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
-        text = request.data if isinstance(request.data, str) else ""
-        if not text.strip():
-            raise ValidationFailed.one("body", "the body is empty: send the item file")
-        fmt = request.query_params.get("format") or ("csv" if "csv" in (request.content_type or "") else detect_format(text))
-        result = services.items_import(campaign=campaign, text=text, fmt=fmt)
-        return Response(result.as_dict(), status=201)
+        upload = _upload(request)
+        try:
+            fmt = request.query_params.get("format")
+            if not fmt:
+                with open(import_jobs.upload_path(upload.path), "rb") as source:
+                    fmt = "csv" if "csv" in (request.content_type or "") else detect_format_file(source)
+            if fmt not in FORMATS:
+                raise ValidationFailed.one("format", f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+            options = {"format": fmt, "keep_empty": _keep_empty(request)}
+        except BaseException:
+            import_jobs.upload_discard(upload.path)
+            raise
+        return _imported(request, upload, kind=ImportJob.ITEMS, options=options, campaign=campaign,
+                         answer=lambda result: result.as_dict())
+
+
+class CampaignRatersIn(Body):
+    usernames = List(child=Text(max_length=150), allow_empty=False, message="give a list of usernames")
 
 
 class CampaignRatersApi(APIView):
@@ -326,18 +399,35 @@ class ExportImportApi(APIView):
     """Bring your own pairs: a TRL or HH-RLHF JSONL body becomes a read-only snapshot."""
 
     permission_classes = [IsAdmin]
-    parser_classes = [RawTextParser]
+    parser_classes = [RawUploadParser]
 
     @extend_schema(summary="Import an existing preference dataset as a read-only snapshot",
+                   description="A body over IMPORT_ASYNC_BYTES is imported by a job: 202 with its status (see the items import).",
                    parameters=[OpenApiParameter("format", str, enum=["trl", "hh"], required=True),
-                               OpenApiParameter("name", str)],
-                   request={"application/x-ndjson": OpenApiTypes.STR}, responses={201: OpenApiTypes.OBJECT})
+                               OpenApiParameter("name", str), KEEP_EMPTY_PARAMETER],
+                   request={"application/x-ndjson": OpenApiTypes.STR},
+                   responses={201: OpenApiTypes.OBJECT, 202: ImportJobSerializer})
     def post(self, request: Request) -> Response:
-        from .pair_imports import export_snapshot_import
+        from .pair_imports import pair_import_options
 
-        export = export_snapshot_import(user=request.user, text=request.data, fmt=request.query_params.get("format", ""),
-                                        name=request.query_params.get("name", ""))
-        return Response(export_out(export), status=201)
+        upload = _upload(request)
+        try:
+            options = {**pair_import_options(fmt=request.query_params.get("format", ""),
+                                             name=request.query_params.get("name", "")),
+                       "keep_empty": _keep_empty(request), "field": "body"}
+        except BaseException:
+            import_jobs.upload_discard(upload.path)
+            raise
+        return _imported(request, upload, kind=ImportJob.PAIRS, options=options, campaign=None, answer=export_out)
+
+
+class ImportJobApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(summary="A large import's status and progress (your own imports only)",
+                   responses={200: ImportJobSerializer})
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(import_jobs.import_job_out(import_jobs.import_job_get(user=request.user, job_id=job_id)))
 
 
 class ExportListApi(APIView):

@@ -171,3 +171,44 @@ class ExportSnapshot(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class ImportJob(models.Model):
+    """A large import run off the request thread: items into a campaign, or pairs into a new snapshot.
+
+    The upload waits under MEDIA_ROOT (``upload``) until the job ends. While the job runs, its progress is in
+    a small file beside the upload (the import writes its rows in one transaction, which no other connection
+    sees until it commits); when it ends, ``progress``, ``lines``, ``result`` or ``error`` hold the outcome.
+    """
+
+    ITEMS = "items"
+    PAIRS = "pairs"
+    KIND_CHOICES = [(ITEMS, "campaign items"), (PAIRS, "pairs snapshot")]
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STATUS_CHOICES = [(QUEUED, "queued"), (RUNNING, "running"), (SUCCEEDED, "succeeded"), (FAILED, "failed")]
+
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="import_jobs")
+    snapshot = models.ForeignKey(ExportSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    options = models.JSONField(default=dict, blank=True)  # {"format", "keep_empty", "name", "filename"}
+    upload = models.CharField(max_length=500, blank=True)  # relative to MEDIA_ROOT; emptied when the job ends
+    size_bytes = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED)
+    progress = models.FloatField(default=0.0)  # share of the file read, 0..1
+    lines = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)  # the synchronous import's answer
+    error = models.JSONField(null=True, blank=True)  # {"error", "detail", "line"?}
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="items") & Q(campaign__isnull=False)) | (Q(kind="pairs") & Q(campaign__isnull=True)),
+                name="importjob_target_matches_kind"),
+        ]

@@ -4,11 +4,17 @@ Formats: ``trl`` (TRL's ``prompt`` / ``chosen`` / ``rejected``, plain strings or
 message lists, optional ``harmful`` {"chosen", "rejected"} flags, ``margin`` and ``categories``) and
 ``hh`` (HH-RLHF ``chosen`` / ``rejected`` dialogues, split at the last shared assistant turn, with the
 same optional extras). The snapshot's lines use the export format, so jobs read both alike.
+
+The file is read line by line and the snapshot written as it goes; what stays in memory is a 16-byte digest
+per distinct pair (to count repeats), never the pairs.
 """
 
+import hashlib
+import io
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from django.conf import settings
@@ -17,7 +23,7 @@ from django.db import transaction
 from specloop.errors import ValidationFailed
 
 from .exports import write_snapshot
-from .imports import MAX_PROMPT_CHARS, MAX_RESPONSE_CHARS, _fail, _json_lines, _text, split_hh_dialogue
+from .imports import MAX_PROMPT_CHARS, _fail, _reply, _text, json_lines, split_hh_dialogue
 from .models import ExportSnapshot
 
 PAIR_FORMATS = ("trl", "hh")
@@ -57,7 +63,7 @@ def _extras(obj: dict, line: int) -> dict[str, Any]:
     return out
 
 
-def parse_pair_line(obj: Any, line: int, fmt: str) -> dict[str, Any]:
+def parse_pair_line(obj: Any, line: int, fmt: str, *, keep_empty: bool = False) -> dict[str, Any]:
     """One line as {prompt, chosen, rejected, extras...}, or an error naming the line."""
     if not isinstance(obj, dict):
         raise _fail(line, "each line must be a JSON object")
@@ -65,50 +71,79 @@ def parse_pair_line(obj: Any, line: int, fmt: str) -> dict[str, Any]:
         if not isinstance(obj.get("chosen"), str) or not isinstance(obj.get("rejected"), str):
             raise _fail(line, 'an HH-RLHF line needs "chosen" and "rejected" dialogue strings')
         prompt, chosen, rejected = split_hh_dialogue(obj["chosen"], obj["rejected"], line)
-        if not prompt:
-            raise _fail(line, "the dialogue has no human turn before the last assistant turn")
+        prompt = _text(prompt, line, "prompt", MAX_PROMPT_CHARS)
+        chosen = _reply(chosen, line, "chosen", keep_empty=keep_empty)
+        rejected = _reply(rejected, line, "rejected", keep_empty=keep_empty)
     else:
         for key in ("prompt", "chosen", "rejected"):
             if key not in obj:
                 raise _fail(line, f'a TRL line needs "prompt", "chosen" and "rejected"; "{key}" is missing')
         prompt = _text(_conversation(obj["prompt"], line, "prompt"), line, "prompt", MAX_PROMPT_CHARS, allow_empty=True)
-        chosen = _text(_conversation(obj["chosen"], line, "chosen"), line, "chosen", MAX_RESPONSE_CHARS, allow_empty=True)
-        rejected = _text(_conversation(obj["rejected"], line, "rejected"), line, "rejected", MAX_RESPONSE_CHARS,
-                         allow_empty=True)
+        chosen = _reply(_conversation(obj["chosen"], line, "chosen"), line, "chosen", keep_empty=keep_empty)
+        rejected = _reply(_conversation(obj["rejected"], line, "rejected"), line, "rejected", keep_empty=keep_empty)
         if chosen == rejected:
             raise _fail(line, "chosen and rejected are identical: a pair needs two different replies to compare")
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected, **_extras(obj, line)}
 
 
-def export_snapshot_import(*, user, text: str, fmt: str, name: str = "") -> ExportSnapshot:
-    """Every line parsed first (a bad one → 400 with its number, nothing saved), then written once."""
+def pair_import_options(*, fmt: Any, name: Any) -> dict[str, str]:
+    """The format and name checked before any line is read (a job would only fail on them later)."""
     if fmt not in PAIR_FORMATS:
         raise ValidationFailed.one("format", f"must be one of {', '.join(PAIR_FORMATS)} (?format=trl or ?format=hh)")
     if not isinstance(name, str) or len(name) > 200:
         raise ValidationFailed.one("name", "must be text of at most 200 characters")
+    return {"format": fmt, "name": name}
+
+
+PROGRESS_EVERY = 2000  # lines between two on_progress calls
+
+
+def export_snapshot_import(
+    *, user, fmt: str, text: str | None = None, source: IO[bytes] | None = None, name: str = "",
+    keep_empty: bool = False, on_progress: Callable[[float, int], None] | None = None, field: str = "body",
+) -> ExportSnapshot:
+    """Every line parsed as the snapshot file is written (a bad one → 400 with its number, no file, no row).
+
+    ``source`` is a binary file object (or give ``text``); ``on_progress(fraction read, lines read)`` is
+    called every few thousand lines.
+    """
+    pair_import_options(fmt=fmt, name=name)
+    if source is None:
+        source = io.BytesIO((text or "").encode())
+    size = source.seek(0, io.SEEK_END) or 1
+    source.seek(0)
     tag = uuid.uuid4().hex
-    pairs: list[dict[str, Any]] = []
+    counts = {"duplicates": 0, "with_harmful_flags": 0, "lines": 0}
     seen: set[bytes] = set()
-    duplicates = 0
-    for line, obj in _json_lines(text):
-        pair = parse_pair_line(obj, line, fmt)
-        key = orjson.dumps([pair["prompt"], pair["chosen"], pair["rejected"]])
-        if key in seen:
-            duplicates += 1
-            continue
-        seen.add(key)
-        pairs.append({"id": f"import-{tag[:8]}-{line}", **pair})
-    if not pairs:
-        raise ValidationFailed.one("body", "no pairs: send one JSON object per line")
+
+    def rows():
+        for line, obj in json_lines(source, field=field):
+            pair = parse_pair_line(obj, line, fmt, keep_empty=keep_empty)
+            key = hashlib.blake2b(orjson.dumps([pair["prompt"], pair["chosen"], pair["rejected"]]), digest_size=16)
+            counts["lines"] = line
+            if on_progress is not None and line % PROGRESS_EVERY == 0:
+                on_progress(min(1.0, source.tell() / size), line)
+            if key.digest() in seen:
+                counts["duplicates"] += 1
+                continue
+            seen.add(key.digest())
+            counts["with_harmful_flags"] += "harmful" in pair
+            yield {"id": f"import-{tag[:8]}-{line}", **pair}
+
     relative = f"exports/imported/{tag}.jsonl"
-    n, digest, size = write_snapshot(iter(pairs), relative)
+    n, digest, size_bytes = write_snapshot(rows(), relative)  # leaves no file when a line is bad
     try:
+        if not n:
+            raise ValidationFailed.one("body", "no pairs: send one JSON object per line")
         with transaction.atomic():
-            return ExportSnapshot.objects.create(
+            snapshot = ExportSnapshot.objects.create(
                 source=ExportSnapshot.IMPORTED, name=(name.strip() or f"imported {fmt} dataset"),
-                filters={"format": fmt, "duplicates": duplicates,
-                         "with_harmful_flags": sum(1 for p in pairs if "harmful" in p)},
-                n_pairs=n, n_ties=0, sha256=digest, path=relative, size_bytes=size, created_by=user)
+                filters={"format": fmt, "duplicates": counts["duplicates"],
+                         "with_harmful_flags": counts["with_harmful_flags"]},
+                n_pairs=n, n_ties=0, sha256=digest, path=relative, size_bytes=size_bytes, created_by=user)
     except Exception:
         (Path(settings.MEDIA_ROOT) / relative).unlink(missing_ok=True)
         raise
+    if on_progress is not None:
+        on_progress(1.0, counts["lines"])
+    return snapshot

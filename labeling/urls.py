@@ -19,4 +19,5 @@ api_urlpatterns = [
     path("exports/import/", api.ExportImportApi.as_view(), name="api-export-import"),
     path("exports/<int:export_id>/", api.ExportDetailApi.as_view(), name="api-export-detail"),
     path("exports/<int:export_id>/pairs.jsonl", api.ExportPairsApi.as_view(), name="api-export-pairs"),
+    path("imports/<int:job_id>/", api.ImportJobApi.as_view(), name="api-import-job"),
 ]

@@ -307,6 +307,9 @@ TRAINING_REAP_SECONDS = float(os.environ.get("TRAINING_REAP_SECONDS", "60"))
 # Without a broker, jobs run in-process: in a background thread (pages stay live) or, with "sync",
 # inside the request that launched them (management commands, tests).
 TRAINING_INPROCESS = os.environ.get("TRAINING_INPROCESS", "thread")
+# An import file larger than this (bytes) is imported by a job off the request thread (202 + a progress URL);
+# a smaller one inside the request. Jobs run like training jobs: on a worker, or in-process as above.
+IMPORT_ASYNC_BYTES = int(os.environ.get("IMPORT_ASYNC_BYTES", str(8 * 1024 * 1024)))
 # Model backbones fetched once (offline afterwards): see `make models`.
 # Where the score and guard endpoints run models: auto picks CUDA when the web process has one.
 SCORING_DEVICE = os.environ.get("SCORING_DEVICE", "cpu")

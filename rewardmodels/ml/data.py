@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-ASSISTANT_TURN = "\n\nAssistant:"
+from .hh import split_hh_dialogue  # noqa: F401  (the one HH-RLHF split; benches import it from here)
 
 
 @dataclass
@@ -104,21 +104,6 @@ def split_pairs(pairs: list, eval_fraction: float, seed: int) -> tuple[list, lis
         n_eval = min(max(n_eval, 1), len(pairs) - 1)
     held = set(order[:n_eval])
     return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
-
-
-def split_hh_dialogue(chosen: str, rejected: str) -> tuple[str, str, str] | None:
-    """An HH-RLHF pair of full dialogues → (prompt, chosen reply, rejected reply), cut after the last shared
-    "\\n\\nAssistant:" turn; None when the dialogues share no assistant turn."""
-    shared = 0
-    for a, b in zip(chosen, rejected):
-        if a != b:
-            break
-        shared += 1
-    cut = chosen.rfind(ASSISTANT_TURN, 0, shared)  # the last assistant turn wholly inside the shared text
-    if cut < 0:
-        return None
-    cut += len(ASSISTANT_TURN)
-    return chosen[:cut], chosen[cut:], rejected[cut:]
 
 
 class Encoder:

@@ -1,6 +1,7 @@
 """Item import: atomic, line numbers on errors, duplicates detected, HH-RLHF and CSV formats."""
 
 import gzip
+import io
 import json
 
 import pytest
@@ -67,12 +68,14 @@ def test_the_same_content_is_not_imported_twice(campaign):
     assert Item.objects.filter(campaign=campaign).count() == 4
 
 
-def test_hh_rlhf_dialogues_split_into_prompt_and_two_final_replies():
+def test_hh_rlhf_dialogues_split_into_the_dialogue_up_to_the_last_assistant_cue_and_two_final_replies():
     chosen = "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant: Mix flour, water, yeast."
     rejected = "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant: No idea."
     prompt, c, r = split_hh_dialogue(chosen, rejected, 1)
-    assert prompt == "Human: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?"
-    assert (c, r) == ("Mix flour, water, yeast.", "No idea.")
+    # Nothing stripped: prompt + reply is the dataset's dialogue, as training and TRL read it.
+    assert prompt == "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I bake bread?\n\nAssistant:"
+    assert (c, r) == (" Mix flour, water, yeast.", " No idea.")
+    assert (prompt + c, prompt + r) == (chosen, rejected)
 
 
 def test_the_shared_hh_rlhf_file_imports_and_its_identical_pairs_are_refused(campaign):
@@ -80,18 +83,19 @@ def test_the_shared_hh_rlhf_file_imports_and_its_identical_pairs_are_refused(cam
     identical = [i for i, line in enumerate(lines) if json.loads(line)["chosen"] == json.loads(line)["rejected"]]
     assert identical, "the shared file has pairs whose replies are identical"
     with pytest.raises(ValidationFailed) as info:
-        services.items_import(campaign=campaign, text="\n".join(lines[:identical[0] + 1]), fmt="hh")
+        services.items_import(campaign=campaign, text="\n".join(lines[:identical[0] + 1]), fmt="hh", keep_empty=True)
     assert info.value.detail["line"] == identical[0] + 1 and "identical" in info.value.message
     good = [line for line in lines if json.loads(line)["chosen"] != json.loads(line)["rejected"]]
-    result = services.items_import(campaign=campaign, text="\n".join(good), fmt="hh")
+    result = services.items_import(campaign=campaign, text="\n".join(good), fmt="hh", keep_empty=True)
     assert result.created_items + result.duplicates == len(good)
     item = Item.objects.filter(campaign=campaign).first()
-    assert item.prompt.startswith("Human:") and not item.responses[0]["text"].startswith("Assistant:")
+    assert item.prompt.startswith("\n\nHuman:") and item.prompt.endswith("\n\nAssistant:")
+    assert not item.responses[0]["text"].lstrip().startswith("Assistant:")
     assert detect_format(good[0]) == "hh"
     # A reply that itself contains an "Assistant:" turn stays whole (line 127 of the file).
     tricky = json.loads(lines[126])
     prompt, chosen, rejected = split_hh_dialogue(tricky["chosen"], tricky["rejected"], 127)
-    assert prompt.endswith("What are some famous world music artists?")
+    assert prompt.endswith("What are some famous world music artists?\n\nAssistant:")
     assert "\n\nAssistant:" in rejected
 
 
@@ -112,3 +116,50 @@ def test_category_weights_set_the_task_weight(actors):
     ])
     services.items_import(campaign=campaign, text=text, fmt="jsonl")
     assert sorted(Task.objects.filter(campaign=campaign).values_list("weight", flat=True)) == [1.0, 3.0]
+
+
+def test_an_empty_reply_refuses_the_file_naming_its_line_unless_empty_replies_are_kept(campaign):
+    lines = [json.dumps({"prompt": f"p{i}", "response_a": f"a{i}", "response_b": f"b{i}"}) for i in range(16)]
+    text = "\n".join(lines + [json.dumps({"prompt": "p16", "response_a": "said something", "response_b": " \n"})])
+    with pytest.raises(ValidationFailed) as info:
+        services.items_import(campaign=campaign, text=text, fmt="jsonl")
+    assert info.value.message == "line 17: response_b is empty; pass keep_empty=1 to keep empty replies"
+    assert not Item.objects.filter(campaign=campaign).exists()
+    assert services.items_import(campaign=campaign, text=text, fmt="jsonl", keep_empty=True).created_items == 17
+    assert Item.objects.get(campaign=campaign, prompt="p16").responses[1]["text"] == " \n"
+
+
+def test_an_empty_hh_reply_is_refused_by_default_too(campaign):
+    line = json.dumps({"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant:"})
+    with pytest.raises(ValidationFailed, match="line 1: rejected is empty; pass keep_empty=1"):
+        services.items_import(campaign=campaign, text=line, fmt="hh")
+    assert services.items_import(campaign=campaign, text=line, fmt="hh", keep_empty=True).created_items == 1
+
+
+def test_a_file_is_written_batch_by_batch_with_duplicates_found_across_batches_and_a_late_bad_line_keeps_nothing(
+        campaign, monkeypatch, tmp_path):
+    monkeypatch.setattr(services, "IMPORT_BATCH", 3)
+    rows = [{"prompt": f"p{i}", "responses": ["a", "b"]} for i in range(10)] + [{"prompt": "p1", "responses": ["a", "b"]}]
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    seen = []
+    with open(path, "rb") as source:
+        result = services.items_import(campaign=campaign, source=source, fmt="jsonl",
+                                       on_progress=lambda fraction, line: seen.append((fraction, line)))
+    assert result.as_dict() == {"created_items": 10, "created_tasks": 10, "duplicates": 1}
+    assert [line for _, line in seen] == [3, 6, 9, 11] and seen[-1][0] == 1.0
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+
+    path.write_text("\n".join([json.dumps({"prompt": f"q{i}", "responses": ["a", "b"]}) for i in range(8)] + ["{bad"]))
+    with open(path, "rb") as source, pytest.raises(ValidationFailed, match="line 9: not valid JSON"):
+        services.items_import(campaign=campaign, source=source, fmt="jsonl")
+    assert not Item.objects.filter(campaign=campaign, prompt__startswith="q").exists()
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_byte(campaign):
+    body = b'{"prompt": "p", "responses": ["a", "b"]}\n{"prompt": "caf\xe9", "responses": ["a", "b"]}\n'
+    for fmt, data in [("jsonl", body), ("csv", b"prompt,response_a,response_b\ncaf\xe9,a,b\n")]:
+        with pytest.raises(ValidationFailed) as info:
+            services.items_import(campaign=campaign, source=io.BytesIO(data), fmt=fmt)
+        bad_byte = data.index(b"\xe9")
+        assert info.value.message == f"file: the file is not UTF-8 text (byte {bad_byte})"

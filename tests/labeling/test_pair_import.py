@@ -63,15 +63,21 @@ def test_trl_conversational_messages_are_flattened_to_text(actors):
 
 def test_hh_rlhf_imports_whole_and_an_identical_pair_is_named_by_its_line(actors):
     with gzip.open(shared_data("hh-rlhf/harmless-base.dev.jsonl.gz"), "rt") as fh:
-        response = post(actors, fh.read(), "format=hh&name=hh harmless-base")
+        text = fh.read()
+    refused = post(actors, text, "format=hh")  # three lines end in an empty reply, the first on line 66
+    assert refused.status_code == 400 and refused.json()["error"] == (
+        "line 66: chosen is empty; pass keep_empty=1 to keep empty replies")
+    response = post(actors, text, "format=hh&name=hh harmless-base&keep_empty=1")
     assert response.status_code == 201, response.json()
     export = ExportSnapshot.objects.get(pk=response.json()["id"])
     assert export.n_pairs + export.filters["duplicates"] == 1734
     first = json.loads(downloaded(actors, export.pk).splitlines()[0])
-    assert first["prompt"].startswith("Human:") and not first["chosen"].startswith("Assistant:")
+    source = json.loads(text.splitlines()[0])
+    assert first["prompt"].startswith("\n\nHuman:") and first["prompt"].endswith("\n\nAssistant:")
+    assert (first["prompt"] + first["chosen"], first["prompt"] + first["rejected"]) == (source["chosen"], source["rejected"])
 
     with gzip.open(shared_data("hh-rlhf/helpful-base.dev.jsonl.gz"), "rt") as fh:
-        response = post(actors, fh.read(), "format=hh")
+        response = post(actors, fh.read(), "format=hh&keep_empty=1")
     assert response.status_code == 400
     assert response.json()["line"] == 542 and "identical" in response.json()["error"]
     assert ExportSnapshot.objects.count() == 1
@@ -96,6 +102,17 @@ def test_a_bad_line_is_reported_by_number_and_nothing_is_saved(actors, body, que
 def test_an_unknown_format_or_empty_body_is_refused(actors):
     assert "format" in post(actors, lines({"prompt": "p", "chosen": "a", "rejected": "b"}), "format=csv").json()["error"]
     assert "no pairs" in post(actors, "\n", "format=trl").json()["error"]
+    empty = post(actors, "", "format=trl")
+    assert empty.status_code == 400 and empty.json()["error"] == "body: the body is empty: send the item file"
+
+
+def test_an_empty_trl_reply_is_refused_by_line_unless_kept(actors):
+    body = lines({"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "", "rejected": "b"})
+    response = post(actors, body, "format=trl")
+    assert response.status_code == 400 and response.json()["line"] == 2
+    assert response.json()["error"] == "line 2: chosen is empty; pass keep_empty=1 to keep empty replies"
+    assert post(actors, body, "format=trl&keep_empty=1").json()["n_pairs"] == 2
+    assert "keep_empty" in post(actors, body, "format=trl&keep_empty=maybe").json()["error"]
 
 
 def test_repeated_pairs_are_kept_once_and_counted(actors):

@@ -1,0 +1,216 @@
+"""Uploads spooled to disk, and large imports run as jobs off the request thread.
+
+An upload (a form's file or a raw API body) is copied in chunks to MEDIA_ROOT/imports/, so no request
+holds a file in memory. A file up to IMPORT_ASYNC_BYTES is imported inside the request, as before; a larger
+one becomes an ``ImportJob`` run by a worker (the ``default`` queue; without a broker, a background thread
+of this process, or inline with TRAINING_INPROCESS=sync), whose status and progress the API and the import
+forms poll.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from specloop.errors import ApplicationError, NotFound
+
+from .imports import check_size
+from .models import Campaign, ImportJob
+
+log = logging.getLogger(__name__)
+UPLOAD_DIR = "imports"
+CHUNK_BYTES = 1 << 20
+PROGRESS_EVERY_SECONDS = 0.5
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+
+def upload_spool(chunks: Iterable[bytes], *, field: str) -> tuple[str, int]:
+    """Write the chunks to a new file under MEDIA_ROOT/imports/; (its path relative to MEDIA_ROOT, bytes).
+
+    A file over the import limit is refused as soon as it passes it, and nothing is left behind.
+    """
+    directory = Path(settings.MEDIA_ROOT) / UPLOAD_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    relative = f"{UPLOAD_DIR}/{uuid.uuid4().hex}.upload"
+    path = Path(settings.MEDIA_ROOT) / relative
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                check_size(size, field=field)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return relative, size
+
+
+def stream_chunks(stream) -> Iterable[bytes]:
+    """A readable stream (a request body) in chunks."""
+    while chunk := stream.read(CHUNK_BYTES):
+        yield chunk
+
+
+def upload_path(relative: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / relative
+
+
+def upload_discard(relative: str) -> None:
+    if relative:
+        path = upload_path(relative)
+        path.unlink(missing_ok=True)
+        path.with_suffix(".progress").unlink(missing_ok=True)
+
+
+def runs_as_job(size: int) -> bool:
+    """Whether an upload of this size is imported by a job rather than inside the request."""
+    return size > settings.IMPORT_ASYNC_BYTES
+
+
+# --- running an import ---------------------------------------------------------------------------
+
+
+def import_run(*, kind: str, user, upload: str, options: dict[str, Any], campaign: Campaign | None = None,
+               on_progress=None):
+    """The import itself, for a request or a job: an ``ImportResult`` (items) or the new ``ExportSnapshot`` (pairs)."""
+    from . import services
+    from .pair_imports import export_snapshot_import
+
+    with open(upload_path(upload), "rb") as source:
+        if kind == ImportJob.ITEMS:
+            return services.items_import(campaign=campaign, source=source, fmt=options["format"],
+                                         keep_empty=options.get("keep_empty", False), on_progress=on_progress)
+        return export_snapshot_import(user=user, source=source, fmt=options["format"], name=options.get("name", ""),
+                                      keep_empty=options.get("keep_empty", False), on_progress=on_progress,
+                                      field=options.get("field", "body"))
+
+
+def snapshot_summary(snapshot) -> dict[str, Any]:
+    return {"id": snapshot.pk, "name": snapshot.name, "n_pairs": snapshot.n_pairs, "sha256": snapshot.sha256,
+            "duplicates": snapshot.filters.get("duplicates", 0), "download": f"/api/v1/exports/{snapshot.pk}/pairs.jsonl"}
+
+
+def import_job_create(*, user, kind: str, upload: str, size: int, options: dict[str, Any],
+                      campaign: Campaign | None = None) -> ImportJob:
+    """Save the job queued and hand it to a worker once the row is committed."""
+    with transaction.atomic():
+        job = ImportJob.objects.create(kind=kind, owner=user, campaign=campaign, upload=upload, size_bytes=size,
+                                       options=options)
+        transaction.on_commit(lambda: import_job_dispatch(job_id=job.pk))
+    return job
+
+
+def import_job_dispatch(*, job_id: int) -> None:
+    """To the default queue; without a broker, in-process like training jobs (a thread, or inline with "sync")."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        from .tasks import import_job_run_task
+
+        import_job_run_task.apply_async(args=[job_id], task_id=f"import-job-{job_id}")
+        return
+    if settings.TRAINING_INPROCESS == "sync":
+        import_job_run(job_id=job_id)
+        return
+
+    def run() -> None:
+        try:
+            import_job_run(job_id=job_id)
+        finally:
+            connection.close()
+
+    threading.Thread(target=run, name=f"import-job-{job_id}", daemon=True).start()
+
+
+class _Progress:
+    """Throttled progress, written to a file beside the upload (the import's rows are not committed yet)."""
+
+    def __init__(self, job: ImportJob):
+        self.path = upload_path(job.upload).with_suffix(".progress")
+        self._at = 0.0
+
+    def __call__(self, fraction: float, lines: int) -> None:
+        now = time.monotonic()
+        if now - self._at < PROGRESS_EVERY_SECONDS and fraction < 1.0:
+            return
+        self._at = now
+        tmp = self.path.with_suffix(".progress-tmp")
+        tmp.write_text(json.dumps({"progress": round(float(fraction), 4), "lines": int(lines)}))
+        os.replace(tmp, self.path)
+
+
+def import_job_run(*, job_id: int) -> str:
+    """Run a queued job (again after a lost worker: the import is atomic) and record how it ended."""
+    job = ImportJob.objects.select_related("campaign", "owner").filter(pk=job_id).first()
+    if job is None or job.status not in (ImportJob.QUEUED, ImportJob.RUNNING):
+        return job.status if job else "missing"
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.RUNNING)
+    progress = _Progress(job)
+    fields: dict[str, Any]
+    try:
+        outcome = import_run(kind=job.kind, user=job.owner, upload=job.upload, options=job.options,
+                             campaign=job.campaign, on_progress=progress)
+    except ApplicationError as error:
+        body = {"error": error.message, "detail": error.detail}
+        if "line" in error.detail:
+            body["line"] = error.detail["line"]
+        fields = {"status": ImportJob.FAILED, "error": body}
+    except Exception:
+        log.exception("import job %s failed", job.pk)
+        fields = {"status": ImportJob.FAILED,
+                  "error": {"error": "the import stopped on an unexpected error; the server log has the details",
+                            "detail": {}}}
+    else:
+        if job.kind == ImportJob.ITEMS:
+            fields = {"result": outcome.as_dict()}
+        else:
+            fields = {"result": snapshot_summary(outcome), "snapshot": outcome}
+        fields.update(status=ImportJob.SUCCEEDED, progress=1.0)
+    fields["lines"] = import_job_progress(job)["lines"]
+    upload_discard(job.upload)
+    ImportJob.objects.filter(pk=job.pk).update(upload="", finished_at=timezone.now(), **fields)
+    return fields["status"]
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def import_job_get(*, user, job_id: Any) -> ImportJob:
+    """The user's own import job; anyone else's is not found."""
+    try:
+        return ImportJob.objects.get(pk=int(job_id), owner=user)
+    except (ImportJob.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such import.") from None
+
+
+def import_job_progress(job: ImportJob) -> dict[str, Any]:
+    """{"progress", "lines"}: the row's once the job ended, the progress file's while it runs."""
+    if job.status in (ImportJob.SUCCEEDED, ImportJob.FAILED) or not job.upload:
+        return {"progress": job.progress, "lines": job.lines}
+    try:
+        data = json.loads(upload_path(job.upload).with_suffix(".progress").read_text())
+        return {"progress": float(data["progress"]), "lines": int(data["lines"])}
+    except (OSError, ValueError, KeyError):
+        return {"progress": 0.0, "lines": 0}
+
+
+def import_job_out(job: ImportJob) -> dict[str, Any]:
+    out = {"id": job.pk, "kind": job.kind, "status": job.status, **import_job_progress(job),
+           "campaign": job.campaign_id, "snapshot": job.snapshot_id, "format": job.options.get("format"),
+           "size_bytes": job.size_bytes, "created_at": job.created_at, "finished_at": job.finished_at,
+           "url": f"/api/v1/imports/{job.pk}/"}
+    if job.status == ImportJob.SUCCEEDED:
+        out["result"] = job.result
+    elif job.status == ImportJob.FAILED:
+        out["error"] = job.error
+    return out

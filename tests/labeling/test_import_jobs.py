@@ -1,0 +1,125 @@
+"""Large imports: spooled to disk, run by a job off the request thread, polled for status and progress."""
+
+import json
+import threading
+
+import pytest
+from django.conf import settings
+
+from labeling import import_jobs, imports
+from labeling.models import ExportSnapshot, ImportJob, Item
+from specloop.services import user_upsert
+from tests.labeling.helpers import jsonl, make_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.IMPORT_ASYNC_BYTES = 200  # every body below over this runs as a job
+
+
+@pytest.fixture
+def campaign(actors):
+    return make_campaign(actors, n_items=0)
+
+
+def leftovers() -> list[str]:
+    folder = settings.MEDIA_ROOT / "imports"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def post_items(actors, campaign, body: str, query: str = "", who: str = "admin"):
+    return actors.api(who).post(f"/api/v1/campaigns/{campaign.pk}/items/{query}", body.encode(),
+                                content_type="application/x-ndjson")
+
+
+def test_a_large_item_file_answers_202_and_its_job_reports_the_result_a_small_file_would_answer(
+        actors, campaign, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_items(actors, campaign, jsonl(50))
+    assert response.status_code == 202, response.json()
+    job = response.json()
+    assert job["status"] == "queued" and response["Location"] == job["url"] == f"/api/v1/imports/{job['id']}/"
+    done = actors.api("admin").get(job["url"]).json()
+    assert (done["status"], done["progress"], done["lines"]) == ("succeeded", 1.0, 50)
+    assert done["result"] == {"created_items": 50, "created_tasks": 50, "duplicates": 0}
+    assert "error" not in done and Item.objects.filter(campaign=campaign).count() == 50
+    assert leftovers() == []  # the upload and its progress file are gone
+
+
+def test_a_small_file_is_still_imported_in_the_request(actors, campaign, settings):
+    settings.IMPORT_ASYNC_BYTES = 10**6
+    response = post_items(actors, campaign, jsonl(3))
+    assert response.status_code == 201 and response.json() == {"created_items": 3, "created_tasks": 3, "duplicates": 0}
+    assert not ImportJob.objects.exists() and leftovers() == []
+
+
+def test_a_bad_line_fails_the_job_naming_the_line_and_keeps_nothing(actors, campaign,
+                                                                     django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = post_items(actors, campaign, jsonl(40) + '\n{"prompt": "p", "response_a": "a", "response_b": ""}').json()
+    failed = actors.api("admin").get(job["url"]).json()
+    assert failed["status"] == "failed" and "result" not in failed
+    assert failed["error"]["line"] == 41
+    assert failed["error"]["error"] == "line 41: response_b is empty; pass keep_empty=1 to keep empty replies"
+    assert not Item.objects.filter(campaign=campaign).exists() and leftovers() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        kept = post_items(actors, campaign, jsonl(40) + '\n{"prompt": "p", "response_a": "a", "response_b": ""}',
+                          "?keep_empty=1").json()
+    assert actors.api("admin").get(kept["url"]).json()["result"]["created_items"] == 41
+
+
+def test_a_large_pairs_file_becomes_a_snapshot_through_a_job(actors, django_capture_on_commit_callbacks):
+    body = "\n".join(json.dumps({"prompt": f"p{i}", "chosen": "good", "rejected": "bad"}) for i in range(30))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = actors.api("admin").post("/api/v1/exports/import/?format=trl&name=big", body.encode(),
+                                            content_type="application/x-ndjson")
+    assert response.status_code == 202
+    done = actors.api("admin").get(response.json()["url"]).json()
+    snapshot = ExportSnapshot.objects.get()
+    assert done["status"] == "succeeded" and done["snapshot"] == snapshot.pk
+    assert done["result"]["id"] == snapshot.pk and done["result"]["n_pairs"] == 30 and snapshot.name == "big"
+    assert leftovers() == []
+
+
+def test_an_import_job_is_seen_by_its_owner_only(actors, campaign, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        url = post_items(actors, campaign, jsonl(20)).json()["url"]
+    other_admin, token, _ = user_upsert(username="adam_admin", role_names=["admin"], password="pw-adam-123")
+    other = actors.api(None)
+    other.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert other.get(url).status_code == 404
+    assert other.get("/api/v1/imports/999999/").status_code == 404
+    assert actors.api("rater").get(url).status_code == 403
+    assert actors.api(None).get(url).status_code == 401
+
+
+def test_while_a_job_runs_its_status_reads_the_progress_the_import_reports(actors, campaign):
+    path, size = import_jobs.upload_spool([b"x" * 300], field="body")
+    job = ImportJob.objects.create(kind=ImportJob.ITEMS, owner=actors.admin, campaign=campaign, upload=path,
+                                   size_bytes=size, options={"format": "jsonl"}, status=ImportJob.RUNNING)
+    assert import_jobs.import_job_out(job)["progress"] == 0.0
+    import_jobs._Progress(job)(0.25, 1200)
+    out = actors.api("admin").get(f"/api/v1/imports/{job.pk}/").json()
+    assert (out["status"], out["progress"], out["lines"]) == ("running", 0.25, 1200)
+
+
+def test_an_upload_over_the_limit_is_refused_while_it_streams_and_leaves_no_file(actors, campaign, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_FILE_BYTES", 1000)
+    response = post_items(actors, campaign, jsonl(100))
+    assert response.status_code == 400 and "the limit is" in response.json()["error"]
+    assert leftovers() == [] and not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_the_job_runs_in_a_background_thread(actors, settings):
+    settings.TRAINING_INPROCESS = "thread"
+    campaign = make_campaign(actors, n_items=0)
+    job = post_items(actors, campaign, jsonl(60)).json()
+    worker = next((t for t in threading.enumerate() if t.name == f"import-job-{job['id']}"), None)
+    if worker is not None:
+        worker.join(timeout=60)
+    done = actors.api("admin").get(job["url"]).json()
+    assert done["status"] == "succeeded" and done["result"]["created_items"] == 60
