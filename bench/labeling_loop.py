@@ -14,6 +14,7 @@ Targets: at least 190 loops/s with 20 raters on a 2-core machine, next-task p99 
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -197,9 +198,12 @@ class CpuTracker(threading.Thread):
         return totals
 
 
-def run_load(*, port: int, tokens: list[str], campaign_id: int, bodies: list[bytes], warmup: float,
-             seconds: float, master: int, database: str, pace: float = 0.0, spy: list[str] | None = None) -> dict:
-    """Closed loop (each rater starts its next loop at once) or, with ``pace`` loops/s in all, open loop."""
+def run_load_threads(*, port: int, tokens: list[str], campaign_id: int, bodies: list[bytes], warmup: float,
+                     seconds: float, pace: float = 0.0, window=None) -> dict:
+    """Closed loop (each rater starts its next loop at once) or, with ``pace`` loops/s in all, open loop.
+
+    ``window``, when given, is a context manager entered for the measured window (CPU accounting).
+    """
     start_at = time.perf_counter() + 0.5
     measure_from, stop_at = start_at + warmup, start_at + warmup + seconds
     interval = len(tokens) / pace if pace else 0.0
@@ -208,31 +212,46 @@ def run_load(*, port: int, tokens: list[str], campaign_id: int, bodies: list[byt
                for i, t in enumerate(tokens)]
     for t in threads:
         t.start()
-    # CPU spent by each side during the measured window: what a loop costs, whatever else the machine runs.
     time.sleep(max(0.0, measure_from - time.perf_counter()))
-    tracker = CpuTracker(master, database)
-    client_before = time.process_time()
-    tracker.start()
-    # The profiler samples the measured window only (the warm-up includes each worker's first-request imports).
-    profiler = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if spy else None
-    time.sleep(max(0.0, stop_at - time.perf_counter()))
-    used = tracker.stop() | {"client": time.process_time() - client_before}
-    if profiler is not None:
-        profiler.wait(timeout=120)
+    with window if window is not None else contextlib.nullcontext():
+        time.sleep(max(0.0, stop_at - time.perf_counter()))
     for t in threads:
         t.join()
     next_ms = [v for t in threads for v in t.next_ms]
     judge_ms = [v for t in threads for v in t.judge_ms]
     errors = +sum((t.errors for t in threads), Counter())  # unary plus drops the warm-up's zero counts
     loops = sum(t.loops for t in threads)
-    cpu_ms = {side: round(1000 * seconds_used / max(loops, 1), 2) for side, seconds_used in used.items()}
     return {
-        "cpu_ms_per_loop": cpu_ms,
         "loops": loops, "loops_per_s": loops / seconds,
         "next_p50_ms": bench.percentile(next_ms, 50), "next_p99_ms": bench.percentile(next_ms, 99),
         "judgment_p50_ms": bench.percentile(judge_ms, 50), "judgment_p99_ms": bench.percentile(judge_ms, 99),
         "errors": dict(errors), "exhausted": any(t.exhausted for t in threads),
     }
+
+
+def run_load(*, port: int, tokens: list[str], campaign_id: int, bodies: list[bytes], warmup: float,
+             seconds: float, master: int, database: str, pace: float = 0.0, spy: list[str] | None = None) -> dict:
+    """``run_load_threads`` with the CPU each side (gunicorn, PostgreSQL, this client) spent per loop."""
+    used: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def window():
+        # CPU spent by each side during the measured window: what a loop costs, whatever else the machine runs.
+        tracker = CpuTracker(master, database)
+        client_before = time.process_time()
+        tracker.start()
+        # The profiler samples the measured window only (the warm-up includes each worker's first-request imports).
+        profiler = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if spy else None
+        yield
+        used.update(tracker.stop() | {"client": time.process_time() - client_before})
+        if profiler is not None:
+            profiler.wait(timeout=120)
+
+    run = run_load_threads(port=port, tokens=tokens, campaign_id=campaign_id, bodies=bodies, warmup=warmup,
+                           seconds=seconds, pace=pace, window=window())
+    run["cpu_ms_per_loop"] = {side: round(1000 * seconds_used / max(run["loops"], 1), 2)
+                              for side, seconds_used in used.items()}
+    return run
 
 
 def invariants(campaign) -> dict:
