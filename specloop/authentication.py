@@ -23,7 +23,7 @@ def _user_sql() -> tuple[str, list[str]]:
     fields = [f for f in User._meta.concrete_fields]
     columns = ", ".join(f'u."{f.column}"' for f in fields)
     sql = (
-        f"SELECT {columns}, ARRAY(SELECT g.name FROM auth_user_groups ug JOIN auth_group g ON g.id = ug.group_id "
+        f"SELECT {columns}, t.created, ARRAY(SELECT g.name FROM auth_user_groups ug JOIN auth_group g ON g.id = ug.group_id "
         f"WHERE ug.user_id = u.id AND g.name = ANY(%s)) "
         f'FROM authtoken_token t JOIN "{User._meta.db_table}" u ON u.id = t.user_id WHERE t.key = %s'
     )
@@ -57,12 +57,12 @@ class TokenWithRolesAuthentication(TokenAuthentication):
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        user = get_user_model().from_db(connection.alias, attnames, row[:-1])
+        user = get_user_model().from_db(connection.alias, attnames, row[:-2])
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         from specloop.roles import remember_roles
 
         remember_roles(user, row[-1])
-        token = Token(key=key, user=user)
-        token._state.adding = False
+        token = Token.from_db(connection.alias, ["key", "user_id", "created"], [key, user.pk, row[-2]])
+        token.user = user
         return user, token
