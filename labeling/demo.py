@@ -129,7 +129,8 @@ def demo_campaign_load(*, admin, version, human_raters: list[str], share: float 
     )
     rng = random.Random(seed)
     text = "\n".join(json.dumps(item, ensure_ascii=False) for item in sample_items(keys, rng))
-    services.items_import(campaign=campaign, text=text, fmt="jsonl")
+    # Two of the sample's replies are empty: kept, so raters see how the rater page marks an empty reply.
+    services.items_import(campaign=campaign, text=text, fmt="jsonl", keep_empty=True)
     simulated = []
     for username, noise in SIMULATED:
         user, _, _ = user_upsert(username=username, role_names=["rater"])

@@ -309,6 +309,9 @@ TRAINING_REAP_SECONDS = float(os.environ.get("TRAINING_REAP_SECONDS", "60"))
 TRAINING_INPROCESS = os.environ.get("TRAINING_INPROCESS", "thread")
 # An import file larger than this (bytes) is imported by a job off the request thread (202 + a progress URL);
 # a smaller one inside the request. Jobs run like training jobs: on a worker, or in-process as above.
+# The same check hands a job queued this long without a worker claiming it to the queue again (or fails
+# it when it was never handed over).
+TRAINING_QUEUED_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_QUEUED_TIMEOUT_SECONDS", "600"))
 IMPORT_ASYNC_BYTES = int(os.environ.get("IMPORT_ASYNC_BYTES", str(8 * 1024 * 1024)))
 # Model backbones fetched once (offline afterwards): see `make models`.
 # Where the score and guard endpoints run models: auto picks CUDA when the web process has one.
