@@ -101,6 +101,8 @@ class RatersAddForm(forms.Form):
 class ItemImportForm(forms.Form):
     file = forms.FileField(help_text="JSONL, HH-RLHF JSONL or CSV, UTF-8")
     format = forms.ChoiceField(choices=[("auto", "detect from the file")] + [(f, f) for f in FORMATS], initial="auto")
+    keep_empty = forms.BooleanField(required=False, label="Keep empty replies",
+                                    help_text="Otherwise a reply with no text rejects the file, naming its line.")
 
 
 class ExportCreateForm(forms.Form):

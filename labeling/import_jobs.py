@@ -214,3 +214,15 @@ def import_job_out(job: ImportJob) -> dict[str, Any]:
     elif job.status == ImportJob.FAILED:
         out["error"] = job.error
     return out
+
+
+def import_job_entry(job: ImportJob) -> dict[str, Any]:
+    """What the import forms show of a job: the job, whether it still runs, its progress and lines."""
+    return {"job": job, "running": job.status in (ImportJob.QUEUED, ImportJob.RUNNING), **import_job_progress(job)}
+
+
+def import_jobs_running(*, user, campaign: Campaign | None = None) -> list[dict[str, Any]]:
+    """The user's unfinished imports into this campaign (or, without one, into new snapshots), oldest first."""
+    jobs = ImportJob.objects.filter(owner=user, status__in=[ImportJob.QUEUED, ImportJob.RUNNING])
+    jobs = jobs.filter(campaign=campaign) if campaign is not None else jobs.filter(kind=ImportJob.PAIRS)
+    return [import_job_entry(job) for job in jobs.order_by("id")]

@@ -27,8 +27,19 @@ from .forms import (
     ItemImportForm,
     RatersAddForm,
 )
-from .imports import MAX_FILE_BYTES, decode_file, detect_format
-from .models import Campaign
+from .import_jobs import (
+    import_job_create,
+    import_job_entry,
+    import_job_get,
+    import_jobs_running,
+    import_run,
+    runs_as_job,
+    upload_discard,
+    upload_path,
+    upload_spool,
+)
+from .imports import check_size, detect_format_file
+from .models import Campaign, ImportJob
 
 QUEUE_PAGE = 20  # disputed tasks shown before "show all"
 ALPHA_GOOD, ALPHA_TENTATIVE = 0.8, 0.667  # Krippendorff's usual thresholds
@@ -118,6 +129,7 @@ def campaign_detail_view(request: HttpRequest, campaign_id: int) -> HttpResponse
     if is_admin:
         context.update(
             raters_form=RatersAddForm(), import_form=ItemImportForm(),
+            import_jobs=import_jobs_running(user=request.user, campaign=campaign),
             export_form=ExportCreateForm(categories=campaign.spec_version.document["categories"]),
         )
     return render(request, "labeling/campaign_detail.html", context)
@@ -146,10 +158,24 @@ def raters_add_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     })
 
 
-def _read_items(upload) -> str:
-    if upload.size > MAX_FILE_BYTES:  # refused before reading it into memory
-        raise ValidationFailed.one("file", f"the file is {upload.size // 2**20} MiB; the limit is 200 MiB: split it")
-    return decode_file(b"".join(upload.chunks()), field="file")
+def spooled_upload(upload) -> tuple[str, int]:
+    """A form's file copied in chunks under MEDIA_ROOT (Django spools a large upload to disk, never to memory).
+    (Its path relative to MEDIA_ROOT, bytes); the caller removes it or hands it to an import job."""
+    check_size(upload.size, field="file")  # refused before copying it
+    path, size = upload_spool(upload.chunks(), field="file")
+    if not size:
+        upload_discard(path)
+        raise ValidationFailed.one("file", "the file is empty")
+    return path, size
+
+
+def import_job_started(request: HttpRequest, job: ImportJob) -> HttpResponse:
+    """A large upload handed to a job: its progress bar (htmx), or its page."""
+    job.refresh_from_db()  # without a worker it may have run already
+    if request.htmx:
+        return render(request, "labeling/import_job.html#job", {"entry": import_job_entry(job)}, status=202)
+    messages.info(request, "The file is large: it is imported in the background. This page shows its progress.")
+    return redirect("campaigns:import-job", job.pk)
 
 
 @role_required(ADMIN)
@@ -161,14 +187,25 @@ def items_import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
         field, errors = next(iter(form.errors.items()))
         missing = field == "file" and "required" in errors[0]
         raise ValidationFailed.one(field, "choose an item file to upload" if missing else errors[0])
-    text = _read_items(form.cleaned_data["file"])
-    if not text.strip():
-        raise ValidationFailed.one("file", "the file is empty")
-    fmt = form.cleaned_data["format"]
-    if fmt == "auto":
-        fmt = detect_format(text)
-    result = services.items_import(campaign=campaign, text=text, fmt=fmt)
-    summary = {"fmt": fmt, "name": form.cleaned_data["file"].name, **result.as_dict()}
+    upload = form.cleaned_data["file"]
+    path, size = spooled_upload(upload)
+    handed = False
+    try:
+        fmt = form.cleaned_data["format"]
+        if fmt == "auto":
+            with open(upload_path(path), "rb") as source:
+                fmt = detect_format_file(source)
+        options = {"format": fmt, "keep_empty": form.cleaned_data["keep_empty"], "filename": upload.name[:200]}
+        if runs_as_job(size):
+            job = import_job_create(user=request.user, kind=ImportJob.ITEMS, upload=path, size=size, options=options,
+                                    campaign=campaign)
+            handed = True
+            return import_job_started(request, job)
+        result = import_run(kind=ImportJob.ITEMS, user=request.user, upload=path, options=options, campaign=campaign)
+    finally:
+        if not handed:
+            upload_discard(path)
+    summary = {"fmt": fmt, "name": upload.name, **result.as_dict()}
     if not request.htmx:
         messages.success(request, f"Imported {summary['name']} ({fmt}): {result.created_items} new items, "
                                   f"{result.created_tasks} tasks, {result.duplicates} duplicates skipped.")
@@ -176,6 +213,20 @@ def items_import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     context = {"campaign": campaign, "summary": summary, **_progress_context(campaign), "oob": True}
     response = render(request, "labeling/campaign_detail.html#import-result", context)
     response.write(render(request, "labeling/campaign_detail.html#progress-card", context).content)
+    return response
+
+
+@role_required(ADMIN)
+def import_job_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A large import's progress: the bar polls this every second (htmx) until the job ends."""
+    job = import_job_get(user=request.user, job_id=job_id)
+    entry = import_job_entry(job)
+    if not request.htmx:
+        return render(request, "labeling/import_job.html", {"entry": entry})
+    response = render(request, "labeling/import_job.html#job", {"entry": entry})
+    if job.status == ImportJob.SUCCEEDED and job.campaign is not None:  # the new tasks show in the progress card
+        context = {"campaign": job.campaign, **_progress_context(job.campaign), "oob": True}
+        response.write(render(request, "labeling/campaign_detail.html#progress-card", context).content)
     return response
 
 

@@ -412,7 +412,8 @@ def test_hh_rlhf_is_detected_and_csv_can_be_chosen(client, actors, campaign):
 
     assert '<span class="badge">hh</span>' in hh_response.content.decode()
     assert '<span class="badge">csv</span>' in csv_response.content.decode()
-    assert sorted(Item.objects.values_list("prompt", flat=True)) == ["Human: Hi?", "What is 2+2?"]
+    # The HH prompt keeps the dialogue up to its last assistant cue (the one split training uses).
+    assert sorted(Item.objects.values_list("prompt", flat=True)) == ["\n\nHuman: Hi?\n\nAssistant:", "What is 2+2?"]
 
 
 def test_an_admin_creates_an_export_and_sees_it_listed_with_a_working_download(client, actors, judged):
