@@ -14,6 +14,7 @@ from taxonomy.document import category_tree
 
 from . import rater_selectors, services
 from .api import assignment_out
+from .dialogue import dialogue_turns, reply_is_empty
 from .models import Assignment, Campaign
 
 PAGE = "labeling/rate.html"
@@ -48,7 +49,9 @@ def _task_context(campaign: Campaign, assignment: Assignment | None) -> dict[str
         "campaign": campaign,
         "assignment": assignment,
         "task": task,
-        "replies": [{"side": side, "label": side.upper(), "text": task[side]["text"]} for side in ("a", "b")] if task else [],
+        "turns": dialogue_turns(task["prompt"]) if task else [],
+        "replies": [{"side": side, "label": side.upper(), "text": task[side]["text"],
+                     "empty": reply_is_empty(task[side]["text"] or "")} for side in ("a", "b")] if task else [],
         **_controls(campaign),
     }
 

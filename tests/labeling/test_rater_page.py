@@ -145,7 +145,8 @@ def test_prompt_and_replies_are_escaped_and_keep_their_line_breaks(client, actor
     html = client.get(rate_url(campaign)).content.decode()
 
     assert "<script>alert(1)" not in html and "<img src=x" not in html
-    assert "Say &lt;script&gt;alert(1)&lt;/script&gt;<br>please" in html
+    # The prompt is one turn, its line break kept as written (the turn's text is pre-wrapped).
+    assert '<div class="turn-text">Say &lt;script&gt;alert(1)&lt;/script&gt;\nplease</div>' in html
     assert "&lt;img src=x onerror=alert(2)&gt;" in html
     assert "line one<br>line two" in html
 
