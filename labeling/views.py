@@ -19,6 +19,7 @@ from specloop.roles import ADMIN, POLICY, role_required, user_roles
 from taxonomy import selectors as spec_selectors
 
 from . import selectors, services
+from .dialogue import dialogue_turns, reply_is_empty
 from .forms import (
     PREFERENCE_CHOICES,
     AdjudicationForm,
@@ -307,7 +308,10 @@ def _queue_rows(campaign: Campaign, task_ids: list[int]) -> list[dict[str, Any]]
         rows.append({
             "task": task,
             "prompt": task.item.prompt,
+            "turns": dialogue_turns(task.item.prompt),
             "x": responses[task.x_index], "y": responses[task.y_index],
+            "x_empty": reply_is_empty(responses[task.x_index]["text"] or ""),
+            "y_empty": reply_is_empty(responses[task.y_index]["text"] or ""),
             "judgments": marks,
             "directions": directions,
             "n": n,
