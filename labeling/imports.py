@@ -270,12 +270,3 @@ def detect_format_file(source: IO[bytes]) -> str:
         return "jsonl"  # an undecodable or overlong first line: the import names it
     finally:
         source.seek(0)
-
-
-def decode_file(raw: bytes, *, field: str) -> str:
-    """An item file's bytes as text (UTF-8, a BOM allowed), or an error naming ``field``."""
-    check_size(len(raw), field=field)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(field, exc.start) from None
