@@ -176,6 +176,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "specloop.throttling.login_lockout_response"
 AXES_CLIENT_IP_CALLABLE = "specloop.throttling.client_ip"  # the API throttles' rule (NUM_PROXIES)
+AXES_VERBOSE = False  # no start-up banner in every process and command
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -329,4 +330,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every login at INFO; its warnings (failed attempts, lockouts) are the ones to keep.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
