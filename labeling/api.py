@@ -16,10 +16,12 @@ from rest_framework.views import APIView
 
 from specloop.errors import ValidationFailed
 from specloop.roles import IsAdmin, IsPolicyOrAdmin, IsRater, role_permission
+from specloop.serializers import Body, Choice, Dict, Integer, List, Number, Text, body_parse
 from taxonomy import selectors as spec_selectors
 from taxonomy.models import SpecVersion
 
 from . import import_jobs, selectors, services
+from .exports import AGGREGATIONS
 from .imports import FORMATS, detect_format_file
 from .models import Assignment, Campaign, ExportSnapshot, ImportJob, Judgment
 
@@ -112,15 +114,41 @@ def campaign_out(campaign: Campaign, *, progress: bool = False) -> dict[str, Any
     return out
 
 
-CampaignCreateSerializer = inline_serializer("CampaignCreate", {
-    "name": serializers.CharField(), "spec": serializers.IntegerField(),
-    "version": serializers.IntegerField(required=False, help_text="default: the latest published version"),
-    "overlap": serializers.IntegerField(required=False, default=3), "guidelines": serializers.CharField(required=False),
-    "pairing": serializers.ChoiceField(["all_pairs", "adjacent"], required=False),
-    "category_weights": serializers.DictField(child=serializers.FloatField(), required=False),
-    "gold_share": serializers.FloatField(required=False),
-    "assignment_timeout_seconds": serializers.IntegerField(required=False),
-})
+class CampaignOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    spec = serializers.IntegerField()
+    version = serializers.IntegerField()
+    guidelines = serializers.CharField()
+    overlap = serializers.IntegerField()
+    pairing = serializers.ChoiceField([Campaign.ALL_PAIRS, Campaign.ADJACENT])
+    category_weights = serializers.DictField(child=serializers.FloatField())
+    gold_share = serializers.FloatField()
+    assignment_timeout_seconds = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class CampaignDetailOut(CampaignOut):
+    raters = serializers.ListField(child=serializers.CharField())
+    progress = serializers.DictField(help_text="tasks, judgments and per-rater counts")
+
+
+class CampaignCreateIn(Body):
+    """A campaign; the spec version's category keys (for ``category_weights``) are checked on creation."""
+
+    name = Text(message="a campaign needs a name")
+    spec = Integer(message="is required: the id of a spec with a published version")
+    version = Integer(required=False, allow_null=True, message="must be a version number, got {value!r}",
+                      help_text="default: the latest published version")
+    overlap = Integer(min_value=1, max_value=50, default=3, message="must be a whole number of raters per task, 1 to 50")
+    guidelines = Text(required=False, allow_blank=True, allow_null=True, default="")
+    pairing = Choice([Campaign.ALL_PAIRS, Campaign.ADJACENT], default=Campaign.ALL_PAIRS,
+                     message="must be all_pairs or adjacent")
+    category_weights = Dict(child=Number(min_value=0, message="must be a positive number"), required=False,
+                            allow_null=True, message="must map category keys to positive numbers")
+    gold_share = Number(min_value=0, max_value=0.5, default=0.0, message="must be a share between 0 and 0.5")
+    assignment_timeout_seconds = Integer(min_value=30, max_value=7 * 86400, default=1800,
+                                         message="must be between 30 seconds and 7 days")
 
 
 def _published_version(user, spec_id: Any, number: Any) -> SpecVersion:
@@ -140,23 +168,19 @@ class CampaignListCreateApi(APIView):
     def get_permissions(self):
         return [IsAdmin()] if self.request.method == "POST" else [IsAnyRole()]
 
-    @extend_schema(operation_id="campaigns_list", summary="Campaigns you can see", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="campaigns_list", summary="Campaigns you can see", responses=CampaignOut(many=True))
     def get(self, request: Request) -> Response:
         return Response([campaign_out(c) for c in selectors.campaign_list(user=request.user)])
 
-    @extend_schema(summary="Create a campaign on a published spec version", request=CampaignCreateSerializer,
-                   responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Create a campaign on a published spec version", request=CampaignCreateIn,
+                   responses={201: CampaignOut})
     def post(self, request: Request) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
-        if "spec" not in data:
-            raise ValidationFailed.one("spec", "is required: the id of a spec with a published version")
-        version = _published_version(request.user, data["spec"], data.get("version"))
+        body = body_parse(CampaignCreateIn, request.data)
+        version = _published_version(request.user, body.pop("spec"), body.pop("version", None))
         campaign = services.campaign_create(
-            user=request.user, name=data.get("name", ""), spec_version=version,
-            guidelines=data.get("guidelines", ""), overlap=data.get("overlap", 3),
-            pairing=data.get("pairing", Campaign.ALL_PAIRS), category_weights=data.get("category_weights"),
-            gold_share=data.get("gold_share", 0.0),
-            assignment_timeout_seconds=data.get("assignment_timeout_seconds", 1800),
+            user=request.user, name=body["name"], spec_version=version, guidelines=body["guidelines"] or "",
+            overlap=body["overlap"], pairing=body["pairing"], category_weights=body.get("category_weights"),
+            gold_share=body["gold_share"], assignment_timeout_seconds=body["assignment_timeout_seconds"],
         )
         return Response(campaign_out(campaign), status=201)
 
@@ -164,7 +188,7 @@ class CampaignListCreateApi(APIView):
 class CampaignDetailApi(APIView):
     permission_classes = [IsAnyRole]
 
-    @extend_schema(summary="A campaign with its progress", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="A campaign with its progress", responses=CampaignDetailOut)
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
         return Response(campaign_out(campaign, progress=True))
@@ -213,11 +237,11 @@ class CampaignRatersIn(Body):
 class CampaignRatersApi(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(summary="Assign raters", request=inline_serializer(
-        "CampaignRaters", {"usernames": serializers.ListField(child=serializers.CharField())}), responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Assign raters", request=CampaignRatersIn,
+                   responses=inline_serializer("CampaignRaters", {"raters": serializers.ListField(child=serializers.CharField())}))
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
-        usernames = request.data.get("usernames") if isinstance(request.data, dict) else None
+        usernames = body_parse(CampaignRatersIn, request.data)["usernames"]
         return Response({"raters": services.campaign_raters_add(campaign=campaign, usernames=usernames)})
 
 
@@ -247,13 +271,33 @@ class NextTaskApi(APIView):
         return Response(assignment_out(assignment))
 
 
-JudgmentSerializer = inline_serializer("JudgmentIn", {
-    "preference": serializers.IntegerField(min_value=-2, max_value=2, help_text="negative: A better; positive: B better"),
-    "categories": serializers.JSONField(required=False, help_text='{"a": [keys], "b": [keys]}'),
-    "severity": serializers.JSONField(required=False, help_text='{"a": index, "b": index}'),
-    "axes": serializers.JSONField(required=False, help_text='{"helpful": {"a": index, "b": index}, ...}'),
-    "rationale": serializers.CharField(required=False), "seconds": serializers.FloatField(required=False),
-})
+class SideKeys(Body):
+    not_object_message = 'must be {"a": [keys], "b": [keys]}'
+    a = List(child=Text(), required=False, allow_null=True, message="must be a list of category keys")
+    b = List(child=Text(), required=False, allow_null=True, message="must be a list of category keys")
+
+
+class SideIndexes(Body):
+    not_object_message = 'must be {"a": index, "b": index}'
+    a = Integer(min_value=0, required=False, message="must be an index from 0, got {value!r}")
+    b = Integer(min_value=0, required=False, message="must be an index from 0, got {value!r}")
+
+
+class JudgmentIn(Body):
+    """A judgment of the replies as shown (A, B); the keys and index ranges come from the campaign's spec version,
+    checked on submission (every bad field named)."""
+
+    preference = Integer(min_value=-2, max_value=2, help_text="negative: A better; positive: B better",
+                         message="must be an integer from -2 (A much better) to 2 (B much better), got {value!r}")
+    categories = SideKeys(required=False, allow_null=True, help_text="category keys that apply to each reply")
+    severity = SideIndexes(required=False, allow_null=True, help_text="an index into the rubric's severity scale")
+    axes = Dict(child=SideIndexes(), required=False, allow_null=True,
+                help_text='per rubric axis: {"helpful": {"a": index, "b": index}, ...}',
+                message='must be {"<axis>": {"a": index, "b": index}}')
+    rationale = Text(required=False, allow_blank=True, allow_null=True, max_length=10_000,
+                     message="must be text of at most 10000 characters")
+    seconds = Number(required=False, allow_null=True, min_value=0, max_value=86400,
+                     message="must be a number of seconds between 0 and 86400")
 
 
 def judgment_out(judgment: Judgment) -> dict[str, Any]:
@@ -271,20 +315,29 @@ def judgment_out(judgment: Judgment) -> dict[str, Any]:
 class JudgmentSubmitApi(APIView):
     permission_classes = [IsRater]
 
-    @extend_schema(summary="Judge your assignment (once)", request=JudgmentSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Judge your assignment (once)", request=JudgmentIn, responses={201: inline_serializer(
+        "JudgmentCreated", {"id": serializers.IntegerField(), "assignment": serializers.IntegerField(),
+                            "task": serializers.IntegerField(), "preference": serializers.IntegerField(),
+                            "canonical_preference": serializers.IntegerField()})})
     def post(self, request: Request, assignment_id: int) -> Response:
-        judgment = services.judgment_submit(assignment_id=assignment_id, rater=request.user, data=request.data)
+        body = body_parse(JudgmentIn, request.data)
+        judgment = services.judgment_submit(assignment_id=assignment_id, rater=request.user, data=body)
         return Response({"id": judgment.pk, "assignment": judgment.assignment_id, "task": judgment.task_id,
                          "preference": judgment.preference, "canonical_preference": judgment.preference_xy}, status=201)
+
+
+class SkipIn(Body):
+    reason = Text(required=False, allow_blank=True, allow_null=True, max_length=500,
+                  message="must be text of at most 500 characters")
 
 
 class AssignmentSkipApi(APIView):
     permission_classes = [IsRater]
 
-    @extend_schema(summary="Skip your assignment", request=inline_serializer(
-        "SkipIn", {"reason": serializers.CharField(required=False)}), responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Skip your assignment", request=SkipIn, responses=inline_serializer(
+        "Skipped", {"assignment": serializers.IntegerField(), "status": serializers.CharField()}))
     def post(self, request: Request, assignment_id: int) -> Response:
-        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        reason = body_parse(SkipIn, request.data).get("reason") or ""
         assignment = services.assignment_skip(assignment_id=assignment_id, rater=request.user, reason=reason)
         return Response({"assignment": assignment.pk, "status": assignment.status})
 
@@ -323,21 +376,31 @@ class AgreementApi(APIView):
         return Response(selectors.campaign_agreement(campaign=campaign))
 
 
+class AdjudicationIn(Body):
+    """Canonical terms (x, y as imported); category keys and severity indexes are checked against the spec version."""
+
+    preference = Integer(min_value=-2, max_value=2,
+                         message="must be an integer from -2 (x much better) to 2 (y much better)")
+    categories_x = List(child=Text(), required=False, allow_null=True,
+                        message="must be a list of the spec version's category keys")
+    categories_y = List(child=Text(), required=False, allow_null=True,
+                        message="must be a list of the spec version's category keys")
+    severity_x = Integer(min_value=0, required=False, message="must be a severity index (0 or more), got {value!r}")
+    severity_y = Integer(min_value=0, required=False, message="must be a severity index (0 or more), got {value!r}")
+    note = Text(required=False, allow_blank=True, allow_null=True, message="must be text")
+
+
 class AdjudicationApi(APIView):
     permission_classes = [IsPolicyOrAdmin]
 
     @extend_schema(summary="Adjudicate a task (canonical x/y terms; overrides the consensus in exports)",
-                   request=inline_serializer("AdjudicationIn", {
-                       "preference": serializers.IntegerField(min_value=-2, max_value=2),
-                       "categories_x": serializers.ListField(child=serializers.CharField(), required=False),
-                       "categories_y": serializers.ListField(child=serializers.CharField(), required=False),
-                       "severity_x": serializers.IntegerField(required=False),
-                       "severity_y": serializers.IntegerField(required=False),
-                       "note": serializers.CharField(required=False)}),
-                   responses=OpenApiTypes.OBJECT)
+                   request=AdjudicationIn, responses={201: inline_serializer("Adjudicated", {
+                       "task": serializers.IntegerField(), "preference": serializers.IntegerField(),
+                       "decided_by": serializers.CharField()})})
     def post(self, request: Request, task_id: int) -> Response:
+        body = body_parse(AdjudicationIn, request.data)
         task = selectors.task_get(user=request.user, task_id=task_id)
-        adjudication = services.adjudication_save(task=task, user=request.user, data=request.data)
+        adjudication = services.adjudication_save(task=task, user=request.user, data=body)
         return Response({"task": task.pk, "preference": adjudication.preference_xy,
                          "decided_by": request.user.username}, status=201)
 
@@ -351,30 +414,54 @@ def export_out(export: ExportSnapshot) -> dict[str, Any]:
     }
 
 
+class ExportOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField()
+    campaign = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    n_pairs = serializers.IntegerField()
+    n_ties = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    filters = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField()
+    download = serializers.CharField()
+
+
+class ExportIn(Body):
+    """Filters for the consensus pairs; category keys are checked against the campaign's spec version."""
+
+    not_object_message = "send a JSON object of filters"
+    aggregation = Choice(list(AGGREGATIONS), required=False, message=f"must be one of {', '.join(AGGREGATIONS)}")
+    min_agreement = Number(min_value=0, max_value=1, required=False, message="must be a share between 0 and 1")
+    min_judgments = Integer(min_value=1, required=False, message="must be a whole number of at least 1")
+    categories = List(child=Text(), required=False, allow_null=True,
+                      message="must be a list of the spec version's category keys")
+    harmful_threshold = Number(min_value=0, required=False, message="must be a severity index (0 or more)")
+
+
 class CampaignExportsApi(APIView):
     def get_permissions(self):
         return [IsAdmin()] if self.request.method == "POST" else [IsPolicyOrAdmin()]
 
-    @extend_schema(summary="Exports of a campaign", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Exports of a campaign", responses=ExportOut(many=True))
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
         return Response([export_out(e) for e in selectors.export_list(user=request.user, campaign=campaign)])
 
-    @extend_schema(summary="Snapshot the consensus as preference pairs", request=inline_serializer("ExportIn", {
-        "aggregation": serializers.ChoiceField(["majority", "mean", "reliability_weighted"], required=False),
-        "min_agreement": serializers.FloatField(required=False), "min_judgments": serializers.IntegerField(required=False),
-        "categories": serializers.ListField(child=serializers.CharField(), required=False),
-        "harmful_threshold": serializers.FloatField(required=False)}), responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Snapshot the consensus as preference pairs", request=ExportIn, responses={201: ExportOut})
     def post(self, request: Request, campaign_id: int) -> Response:
+        filters = body_parse(ExportIn, request.data if request.data is not None else {})
         campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
-        export = services.export_snapshot_create(campaign=campaign, user=request.user, filters=request.data)
+        export = services.export_snapshot_create(campaign=campaign, user=request.user, filters=filters)
         return Response(export_out(export), status=201)
 
 
 class ExportDetailApi(APIView):
     permission_classes = [IsPolicyOrAdmin]
 
-    @extend_schema(summary="One export snapshot", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="One export snapshot", responses=ExportOut)
     def get(self, request: Request, export_id: int) -> Response:
         return Response(export_out(selectors.export_get(user=request.user, export_id=export_id)))
 
@@ -433,7 +520,7 @@ class ImportJobApi(APIView):
 class ExportListApi(APIView):
     permission_classes = [IsPolicyOrAdmin]
 
-    @extend_schema(operation_id="exports_list", responses=OpenApiTypes.OBJECT,
+    @extend_schema(operation_id="exports_list", responses=ExportOut(many=True),
                    summary="Every export snapshot you can use (campaign exports and imported datasets)")
     def get(self, request: Request) -> Response:
         return Response([export_out(e) for e in selectors.export_list(user=request.user)[:1000]])

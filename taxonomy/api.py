@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from specloop.errors import ValidationFailed
 from specloop.roles import IsPolicy, IsPolicyOrAdmin
+from specloop.serializers import Body, List, Object, Text, body_parse
 
 from . import selectors, services
 from .document import dump_json, dump_yaml, normalize_document, parse_yaml
@@ -37,21 +38,37 @@ YAML_PARSERS = [YAMLParser] + [
 ]
 
 
-def _document_body(request: Request) -> tuple[Any, dict[str, Any]]:
-    """``(document, other fields)`` from a JSON ``{"document": ...}`` body or a YAML document body."""
+class SpecDocumentIn(Body):
+    """A spec document (taxonomy/document.py checks its inside and names each bad field)."""
+
+    not_object_message = 'send JSON {"document": {...}} or a YAML document'
+    document = Object(help_text="the spec document: goals, categories, rubric, principles, budgets",
+                      error_messages={"required": "is required: the spec document (goals, categories, rubric, ...)"})
+
+
+class SpecCreateIn(SpecDocumentIn):
+    """A new spec: its name and version 1's document (taxonomy/document.py checks the document's inside)."""
+
+    not_object_message = 'send JSON {"name": ..., "document": {...}} or a YAML document'
+    name = Text(max_length=200, message="a spec needs a name (at most 200 characters)",
+                help_text="for a YAML body, `?name=` or a top-level `name` key")
+    description = Text(required=False, allow_blank=True, max_length=10_000)
+
+
+def _document_body(request: Request, serializer_class: type[Body], **defaults: Any) -> dict[str, Any]:
+    """The body as ``serializer_class`` reads it: JSON as sent, or a YAML document (or a YAML ``{"document": ...}``).
+
+    ``defaults`` fill keys the body leaves out (the spec name from ``?name=``).
+    """
     data = request.data
     if isinstance(data, dict) and "__yaml__" in data:
         loaded = data["__yaml__"]
         if loaded is None:
             raise ValidationFailed.one("document", "the YAML body is empty")
-        if isinstance(loaded, dict) and "document" in loaded:
-            return loaded["document"], {k: v for k, v in loaded.items() if k != "document"}
-        return loaded, {}
-    if not isinstance(data, dict):
-        raise ValidationFailed.one("body", "send JSON {\"name\": ..., \"document\": {...}} or a YAML document")
-    if "document" not in data:
-        raise ValidationFailed.one("document", "is required: the spec document (goals, categories, rubric, ...)")
-    return data["document"], {k: v for k, v in data.items() if k != "document"}
+        data = loaded if isinstance(loaded, dict) and "document" in loaded else {"document": loaded}
+    if isinstance(data, dict):
+        data = {**{k: v for k, v in defaults.items() if v is not None}, **data}
+    return body_parse(serializer_class, data)
 
 
 def _user_ref(user) -> str | None:
@@ -88,10 +105,6 @@ def _spec_detail(spec: Spec) -> dict[str, Any]:
 SpecCreatedSerializer = inline_serializer(
     "SpecCreated", {"id": serializers.IntegerField(), "version": serializers.IntegerField(), "status": serializers.CharField()}
 )
-SpecCreateSerializer = inline_serializer(
-    "SpecCreate",
-    {"name": serializers.CharField(), "description": serializers.CharField(required=False), "document": serializers.JSONField()},
-)
 
 
 class SpecListCreateApi(APIView):
@@ -116,16 +129,14 @@ class SpecListCreateApi(APIView):
         summary="Create a spec (version 1, draft)",
         description="JSON `{\"name\", \"document\"}` or a YAML document (`Content-Type: application/yaml`, name "
         "in `?name=`). A bad document answers 400 naming each bad field; nothing is saved.",
-        request={"application/json": SpecCreateSerializer, "application/yaml": OpenApiTypes.STR},
+        request={"application/json": SpecCreateIn, "application/yaml": OpenApiTypes.STR},
         parameters=[OpenApiParameter("name", str, description="spec name for a YAML body")],
         responses={201: SpecCreatedSerializer},
     )
     def post(self, request: Request) -> Response:
-        document, fields = _document_body(request)
-        name = fields.get("name") or request.query_params.get("name") or ""
-        version = services.spec_create(
-            user=request.user, name=str(name), document=document, description=str(fields.get("description") or "")
-        )
+        body = _document_body(request, SpecCreateIn, name=request.query_params.get("name"))
+        version = services.spec_create(user=request.user, name=body["name"], document=body["document"],
+                                       description=body.get("description", ""))
         return Response({"id": version.spec_id, "version": version.number, "status": version.status}, status=201)
 
 
@@ -152,18 +163,17 @@ class SpecPublishApi(APIView):
 class SpecVersionCreateApi(APIView):
     permission_classes = [IsPolicy]
     parser_classes = [JSONParser, *YAML_PARSERS]
+    request_body_optional = True  # no body: a copy of the latest version
 
     @extend_schema(
         summary="Start a new draft",
-        description="A copy of the latest version, or the given document (JSON `{\"document\"}` or YAML).",
-        request={"application/json": OpenApiTypes.OBJECT, "application/yaml": OpenApiTypes.STR},
+        description="A copy of the latest version (no body), or the given document (JSON `{\"document\"}` or YAML).",
+        request={"application/json": SpecDocumentIn, "application/yaml": OpenApiTypes.STR},
         responses={201: SpecCreatedSerializer},
     )
     def post(self, request: Request, spec_id: int) -> Response:
         spec = selectors.spec_get(user=request.user, spec_id=spec_id)
-        document = None
-        if request.body:
-            document, _ = _document_body(request)
+        document = _document_body(request, SpecDocumentIn)["document"] if request.body else None
         version = services.spec_draft_create(spec=spec, user=request.user, document=document)
         return Response({"id": spec.id, "version": version.number, "status": version.status}, status=201)
 
@@ -182,14 +192,14 @@ class SpecVersionApi(APIView):
 
     @extend_schema(
         summary="Replace a draft's document",
-        description="Published versions are immutable: 409 with a message.",
-        request={"application/json": OpenApiTypes.OBJECT, "application/yaml": OpenApiTypes.STR},
+        description="JSON `{\"document\": {...}}` or a YAML document. Published versions are immutable: 409 with a message.",
+        request={"application/json": SpecDocumentIn, "application/yaml": OpenApiTypes.STR},
         responses=OpenApiTypes.OBJECT,
     )
     def put(self, request: Request, spec_id: int, number: int) -> Response:
         spec = selectors.spec_get(user=request.user, spec_id=spec_id)
         version = selectors.spec_version_get(spec=spec, number=number)
-        document, _ = _document_body(request)
+        document = _document_body(request, SpecDocumentIn)["document"]
         version = services.spec_version_replace_document(version=version, user=request.user, document=document)
         version.spec = spec
         return Response({"id": spec.id, **_version_summary(version), "document": normalize_document(version.document)})
@@ -202,7 +212,7 @@ class SpecVersionExportApi(APIView):
         summary="The version's document as YAML or JSON",
         parameters=[OpenApiParameter("format", str, enum=["yaml", "json"], default="yaml"),
                     OpenApiParameter("download", bool, description="send as an attachment")],
-        responses={(200, "application/yaml"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT},
+        responses={(200, "application/yaml"): OpenApiTypes.OBJECT, (200, "application/json"): OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, spec_id: int, number: int) -> HttpResponse:
         spec = selectors.spec_get(user=request.user, spec_id=spec_id)
@@ -284,17 +294,19 @@ def _change(change: SpecChange) -> dict[str, Any]:
     }
 
 
+class SpecEditorsIn(Body):
+    usernames = List(child=Text(max_length=150), message="must be a list of usernames")
+
+
 class SpecEditorsApi(APIView):
     permission_classes = [IsPolicy]
 
     @extend_schema(
         summary="Share a spec with other policy users",
-        request=inline_serializer("SpecEditors", {"usernames": serializers.ListField(child=serializers.CharField())}),
+        request=SpecEditorsIn,
         responses=inline_serializer("SpecEditorsOut", {"editors": serializers.ListField(child=serializers.CharField())}),
     )
     def post(self, request: Request, spec_id: int) -> Response:
         spec = selectors.spec_get(user=request.user, spec_id=spec_id)
-        usernames = request.data.get("usernames") if isinstance(request.data, dict) else None
-        if not isinstance(usernames, list) or not all(isinstance(u, str) for u in usernames):
-            raise ValidationFailed.one("usernames", "must be a list of usernames")
+        usernames = body_parse(SpecEditorsIn, request.data)["usernames"]
         return Response({"editors": services.spec_editors_add(spec=spec, user=request.user, usernames=usernames)})

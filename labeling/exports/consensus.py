@@ -14,7 +14,6 @@ import numpy as np
 import orjson
 
 from ..agreement import dense_index, majority_direction
-from ..dialogue import reply_is_empty
 
 if TYPE_CHECKING:
     from . import ExportContext
@@ -261,26 +260,16 @@ def consensus(ctx: ExportContext, lo: int, hi: int, judged: Judged, counters: di
                  pieces=pieces)
 
 
-# The first byte of a JSON-escaped text that may be all whitespace: a space, an escape (\n, \t, \u001f...),
-# or the lead byte of a Unicode space (U+0085 and U+00A0, U+1680, U+2000..U+205F, U+3000); any other first
-# byte means the text has something to read, and only these few are decoded to look further.
-_BLANK_STARTS = frozenset(b" \\\xc2\xe1\xe2\xe3")
-
-
-def _escaped_is_empty(escaped: bytes | None) -> bool:
-    """``reply_is_empty`` of the text whose JSON escape (without quotes) this is; None: JSON null."""
-    if escaped is None:
-        return False
-    if not escaped:
-        return True
-    return escaped[0] in _BLANK_STARTS and reply_is_empty(orjson.loads(b'"' + escaped + b'"'))
+def empty_rows(column: list[bytes | None]) -> list[int]:
+    """The rows of a column of escaped replies that are empty: b"", a reply of whitespace only having been read
+    as '' (``postgresql.BLANK_REPLY``); None, a JSON null, is a missing value, not an empty reply."""
+    return [i for i, text in enumerate(column) if text == b""] if b"" in column else []
 
 
 def without_empty_replies(rng: Range, texts: Texts, counters: dict[str, int]) -> tuple[Range, Texts]:
     """The range less its pairs with an empty chosen or rejected reply, which ``pair_rows`` leaves out too
     (known only once the texts are read); ``counters["empty"]`` gets how many."""
-    empty = [i for i, (chosen, rejected) in enumerate(zip(texts.chosen, texts.rejected))
-             if _escaped_is_empty(chosen) or _escaped_is_empty(rejected)]
+    empty = sorted(set(empty_rows(texts.chosen)) | set(empty_rows(texts.rejected)))
     if not empty:
         return rng, texts
     counters["empty"] += len(empty)

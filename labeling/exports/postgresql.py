@@ -3,7 +3,7 @@
 A range's judgments come as fixed-width binary records (``_JUDGMENTS_SQL``); once ``consensus`` knows
 which of its pairs are exported and which reply is chosen, their texts come in task order, three strings
 split by a control character (``_TEXTS_SQL``), JSON-escaped by one orjson call each; a pair with an empty
-reply is dropped then, its texts being the first place its emptiness is known. One thread reads
+reply (read as '') is dropped then, its texts being the first place its emptiness is known. One thread reads
 judgments ahead, another the texts, on a second connection that shares the first one's snapshot.
 """
 
@@ -112,9 +112,14 @@ def _records(packed: bytes | None, n_axes: int, hashed: bool) -> np.ndarray:
 # miscounts and the range is read again as bytea split by NUL (which PostgreSQL text never holds), a
 # null as the byte FF (which UTF-8 never holds). Items are read by the id range of the range's tasks
 # (hashed, one index range scan instead of a lookup per task) unless their ids are spread too far.
+# A reply of whitespace only is read as '' (BLANK_REPLY: exactly the characters ``str.strip`` removes), so
+# the pairs ``pair_rows`` leaves out for an empty reply are found by one C-speed look for b"" in the range's
+# texts; no other text changes, and no expression is evaluated twice.
 _CHOSEN_INDEX = "CASE get_byte(%(sides)s, (t.id - %(lo)s)::int) WHEN 1 THEN t.{} ELSE t.{} END"
-_TEXTS = ("i.prompt", f"i.responses -> ({_CHOSEN_INDEX.format('x_index', 'y_index')}) ->> 'text'",
-          f"i.responses -> ({_CHOSEN_INDEX.format('y_index', 'x_index')}) ->> 'text'")
+_REPLY = "regexp_replace(i.responses -> ({}) ->> 'text', %(blank)s, '')"
+_TEXTS = ("i.prompt", _REPLY.format(_CHOSEN_INDEX.format("x_index", "y_index")),
+          _REPLY.format(_CHOSEN_INDEX.format("y_index", "x_index")))
+BLANK_REPLY = r"^[ \t\n\r\v\f\x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
 _TEXTS_SQL = """
 SELECT string_agg(int4send((t.id - %(lo)s)::int4), ''::bytea), {texts}
 FROM labeling_task t JOIN labeling_item i ON i.id = t.item_id {items}
@@ -247,7 +252,7 @@ def postgresql_chunks(ctx: ExportContext, counters: dict[str, int]) -> Iterator[
         def texts(rng: Range) -> Texts:
             sides = np.zeros(rng.hi - rng.lo, dtype=np.uint8)
             sides[rng.kept] = np.where(rng.x_chosen, 1, 2)
-            params = {"lo": rng.lo, "hi": rng.hi, "campaign": ctx.campaign_id, "sides": sides.tobytes(),
+            params = {"lo": rng.lo, "hi": rng.hi, "campaign": ctx.campaign_id, "sides": sides.tobytes(), "blank": BLANK_REPLY,
                       "first_item": rng.first_item, "last_item": rng.last_item}
             item_range = rng.first_item is not None and rng.last_item - rng.first_item < ITEM_SPREAD * (rng.hi - rng.lo)
             found = _texts_of(rng, _fetch_one(texts_conn, _texts_sql(exact=False, item_range=item_range), params))

@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -106,16 +105,6 @@ def test_a_pair_with_an_empty_reply_is_left_out_and_counted_in_the_snapshot_filt
     export = services.export_snapshot_create(campaign=campaign, user=actors.admin, filters={})
     assert [row["id"] for row in lines(export)] == [f"{campaign.pk}-{t2.pk}"]
     assert (export.n_pairs, export.filters["excluded_empty"], export.filters["excluded"]) == (1, 2, 0)
-
-
-def test_only_whitespace_is_read_as_empty_in_an_escaped_text():
-    """The fast path looks at a text's JSON escape: every character ``str.strip`` removes must be seen."""
-    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
-    for text in spaces + ["", " \n\t ", "\u3000\u00a0"]:
-        assert consensus._escaped_is_empty(orjson.dumps(text)[1:-1]), repr(text)
-    for text in [" a", "\u3000.", "\\", '"', "\n\u00e9", "0", "\x00"]:
-        assert not consensus._escaped_is_empty(orjson.dumps(text)[1:-1]), repr(text)
-    assert not consensus._escaped_is_empty(None)  # a JSON null is a missing value, written as null
 
 
 def test_bad_filters_are_named(actors, campaign):
@@ -320,6 +309,24 @@ def test_the_postgresql_path_writes_the_bytes_of_the_plain_one(actors, monkeypat
     assert None in {r["chosen"] for r in rows} | {r["rejected"] for r in rows}  # the null text
     texts = [text or "" for r in rows for text in (r["prompt"], r["chosen"], r["rejected"])]
     assert any("\\u001e" in t for t in texts) and any("\x1e" in t for t in texts)  # texts that must not be split
+
+
+@POSTGRESQL_ONLY
+def test_postgresql_reads_a_reply_as_empty_exactly_when_str_strip_empties_it(db):
+    """The fast path finds empty replies as '' once read: every character must be blanked exactly when
+    ``str.isspace`` says so, and no other text change."""
+    characters = [c for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]  # PostgreSQL text holds no NUL
+    texts = ["", " \n\t ", "\u3000\u00a0\x1f", " a ", "\n\nHuman: hi", "x\u3000", "\\", " \u200b "]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT array_agg(c ORDER BY c) FROM unnest(%s::int[]) c WHERE regexp_replace(chr(c), %s, '') = ''",
+                       [characters, postgresql.BLANK_REPLY])
+        (blank,) = cursor.fetchone()
+        cursor.execute("SELECT array_agg(regexp_replace(t, %s, '') ORDER BY n) FROM unnest(%s::text[]) WITH ORDINALITY u(t, n)",
+                       [postgresql.BLANK_REPLY, texts])
+        (read,) = cursor.fetchone()
+    assert blank == [c for c in characters if chr(c).isspace()] and len(blank) == 29
+    assert read == ["" if not t.strip() else t for t in texts]
+    assert consensus.empty_rows([b"a", b"", None, b"b", b""]) == [1, 4]
 
 
 @POSTGRESQL_ONLY

@@ -28,9 +28,14 @@ def test_an_admin_creates_a_campaign_on_the_latest_published_version(actors):
     body = response.json()
     assert (body["version"], body["overlap"], body["guidelines"]) == (1, 3, "Prefer the safer reply.")
     bad = client.post("/api/v1/campaigns/", {"name": "x", "spec": version.spec_id, "overlap": 0,
-                                             "category_weights": {"ghost": 2}}, format="json")
+                                             "category_weights": {"violence": -1}}, format="json")
     assert bad.status_code == 400
-    assert {e["field"] for e in bad.json()["detail"]["errors"]} == {"overlap", "category_weights.ghost"}
+    assert {e["field"] for e in bad.json()["detail"]["errors"]} == {"overlap", "category_weights.violence"}
+    # The spec version's keys are checked once the body has the documented shape.
+    ghost = client.post("/api/v1/campaigns/", {"name": "x", "spec": version.spec_id, "category_weights": {"ghost": 2}},
+                        format="json")
+    assert ghost.status_code == 400
+    assert [e["field"] for e in ghost.json()["detail"]["errors"]] == ["category_weights.ghost"]
 
 
 def test_a_draft_version_cannot_be_labeled(actors, document):
@@ -76,10 +81,16 @@ def test_the_rater_loop_over_the_api(actors, campaign):
     nxt = client.get(f"/api/v1/campaigns/{campaign.pk}/next-task/").json()
     skipped = client.post(f"/api/v1/assignments/{nxt['assignment']}/skip/", {"reason": "unclear"}, format="json")
     assert skipped.status_code == 200 and skipped.json()["status"] == "skipped"
-    bad = client.post(f"/api/v1/assignments/{client.get(f'/api/v1/campaigns/{campaign.pk}/next-task/').json()['assignment']}/judgment/",
-                      {"preference": 5, "categories": {"a": ["ghost"]}}, format="json")
+    open_id = client.get(f"/api/v1/campaigns/{campaign.pk}/next-task/").json()["assignment"]
+    bad = client.post(f"/api/v1/assignments/{open_id}/judgment/", {"preference": 5, "seconds": -1}, format="json")
     assert bad.status_code == 400
-    assert {e["field"] for e in bad.json()["detail"]["errors"]} == {"preference", "categories.a[0]"}
+    assert {e["field"] for e in bad.json()["detail"]["errors"]} == {"preference", "seconds"}
+    assert "must be an integer from -2 (A much better) to 2 (B much better), got 5" in bad.json()["error"]
+    # Category keys are the spec version's: checked once the body has the documented shape.
+    ghost = client.post(f"/api/v1/assignments/{open_id}/judgment/", {"preference": 1, "categories": {"a": ["ghost"]}},
+                        format="json")
+    assert ghost.status_code == 400
+    assert [e["field"] for e in ghost.json()["detail"]["errors"]] == ["categories.a[0]"]
 
 
 def test_next_task_answers_204_when_nothing_is_left(actors):
