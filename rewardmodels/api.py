@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -95,5 +96,8 @@ class RewardModelScoreApi(APIView):
     def post(self, request: Request, model_id: int) -> Response:
         body = body_parse(ScoreIn, request.data)
         model = selectors.reward_model_get(user=request.user, model_id=model_id)
-        scores = services.reward_model_score(model=model, data=body)
+        try:
+            scores = services.reward_model_score(model=model, data=body)
+        except FileNotFoundError:  # the checkpoint folder was removed or never copied to this machine
+            raise Http404("The model's checkpoint is missing from storage.") from None
         return Response({"model": model.pk, "kind": model.kind, "scores": scores})

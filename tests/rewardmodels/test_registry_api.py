@@ -95,3 +95,17 @@ def test_a_process_keeps_only_the_most_recently_used_scorers(actors, trained, mo
     other.path = trained.path + "/"  # the same checkpoint under another key, as a second model would be
     services.scorer_get(other)
     assert len(loads) == 2 and list(services._scorers) == [(other.pk, other.path)]
+
+
+def test_scoring_a_model_whose_checkpoint_is_gone_answers_404_naming_it(actors, settings, tmp_path):
+    from rewardmodels.models import RewardModel
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    job = TrainingJob.objects.create(kind=TrainingJob.REWARD_MODEL, status=TrainingJob.SUCCEEDED, config={},
+                                     created_by=actors.admin)
+    model = RewardModel.objects.create(name="gone", kind=RewardModel.REWARD, job=job, path="models/gone",
+                                       backbone="tiny", created_by=actors.admin)
+    response = actors.api("admin").post(f"/api/v1/reward-models/{model.pk}/score/",
+                                        {"items": [{"prompt": "q", "response": "r"}]}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {"error": "The model's checkpoint is missing from storage.", "detail": {}}
