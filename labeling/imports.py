@@ -18,6 +18,7 @@ import orjson
 from rewardmodels.ml.hh import has_human_turn
 from rewardmodels.ml.hh import split_hh_dialogue as hh_split
 from specloop.errors import ValidationFailed
+from specloop.textcheck import bad_text_reason, check_tree
 
 FORMATS = ("jsonl", "hh", "csv")
 MAX_FILE_BYTES = 200 * 1024 * 1024  # one import; a larger file is split by the user
@@ -62,6 +63,8 @@ def _text(value: Any, line: int, what: str, limit: int, *, allow_empty: bool = F
     """Text of a field; a prompt may not be empty (a reply's emptiness is ``_reply``'s call)."""
     if not isinstance(value, str):
         raise _fail(line, f"{what} must be a string, got {type(value).__name__}")
+    if reason := bad_text_reason(value):  # the database cannot store it
+        raise _fail(line, f"{what} {reason}")
     if not value.strip() and not allow_empty:
         raise _fail(line, f"{what} is empty")
     if len(value) > limit:
@@ -179,9 +182,12 @@ def json_lines(source: IO[bytes], *, field: str = "file") -> Iterator[tuple[int,
         if not text.strip():
             continue
         try:
-            yield n, orjson.loads(text)
+            obj = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise _fail(n, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if problems := check_tree(obj):  # NUL or a lone surrogate anywhere (meta, model), or nested too deep
+            raise _fail(n, f"{problems[0]['field']} {problems[0]['message']}")
+        yield n, obj
 
 
 def _first_bad_byte(source: IO[bytes]) -> int:

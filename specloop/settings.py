@@ -86,6 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "specloop.middleware.ApiErrorMiddleware",  # every error under /api/ is JSON; outside CommonMiddleware's slash redirect
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -96,6 +97,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "specloop.errors.ApplicationErrorMiddleware",
+    "specloop.middleware.TextInputMiddleware",  # NUL / lone surrogates in paths, query strings, forms: 400
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout answer
 ]
 
@@ -238,6 +240,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Size, nesting and text checks on every body (specloop/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["specloop.parsers.JSONParser", "specloop.parsers.FormParser",
+                               "specloop.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "specloop.schema.AutoSchema",  # lists the JSON error answers of each operation
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -30,3 +30,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+# JSON under /api/, Django's pages elsewhere (specloop/errors.py).
+handler400 = "specloop.errors.bad_request"
+handler404 = "specloop.errors.not_found"
+handler500 = "specloop.errors.server_error"

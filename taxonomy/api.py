@@ -8,12 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from specloop.errors import ValidationFailed
+from specloop.parsers import JSONParser, read_limited
 from specloop.roles import IsPolicy, IsPolicyOrAdmin
 from specloop.serializers import Body, List, Object, Text, body_parse
 
@@ -25,12 +26,12 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 
 class YAMLParser(BaseParser):
-    """Reads a YAML body; errors name the line and column."""
+    """Reads a YAML body; errors name the line and column (size, nesting and text checked as for JSON)."""
 
     media_type = "application/yaml"
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        return {"__yaml__": parse_yaml(stream.read())}
+        return {"__yaml__": parse_yaml(read_limited(stream))}
 
 
 YAML_PARSERS = [YAMLParser] + [

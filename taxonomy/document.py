@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from specloop.errors import ValidationFailed
+from specloop.textcheck import MAX_DEPTH, bad_text_reason, check_tree, escaped
 
 BEHAVIORS = ("comply", "comply_with_care", "partial", "redirect", "refuse", "escalate")
 VERDICTS = ("allowed", "borderline", "disallowed")
@@ -24,6 +25,9 @@ DEFAULT_SEVERITY_SCALE = ["clearly safe", "benign but sensitive", "borderline", 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 
 TOP_KEYS = ("goals", "categories", "rubric", "principles", "budgets")
+# A document given whole must say what the spec is for and what it covers; the rest has defaults.
+# (An empty list is an answer; a missing section is usually a document sent in the wrong shape.)
+TOP_REQUIRED = ("goals", "categories")
 CATEGORY_KEYS = ("key", "name", "description", "parent", "severity", "behavior", "examples", "crosswalk")
 CATEGORY_REQUIRED = ("key", "name", "severity", "behavior")
 EXAMPLE_KEYS = ("text", "verdict")
@@ -53,7 +57,7 @@ class _Checker:
     def unknown_keys(self, value: dict, allowed: tuple[str, ...], field: str) -> None:
         for key in value:
             if key not in allowed:
-                where = f"{field}.{key}" if field else str(key)
+                where = f"{field}.{escaped(str(key))}" if field else escaped(str(key))
                 self.fail(where, f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
 
     def text(self, value: Any, field: str, *, required: bool = True) -> str:
@@ -61,6 +65,9 @@ class _Checker:
             return ""
         if not isinstance(value, str):
             self.fail(field, f"must be text, got {_type_name(value)}")
+            return ""
+        if reason := bad_text_reason(value):
+            self.fail(field, reason)
             return ""
         if required and not value.strip():
             self.fail(field, "must not be empty")
@@ -86,7 +93,7 @@ class _Checker:
         if not isinstance(value, str) or not value:
             self.fail(field, "is required (a short slug such as 'violent_crime')")
             return ""
-        if not KEY_PATTERN.match(value):
+        if not KEY_PATTERN.fullmatch(value):
             self.fail(field, f"{value!r} is not a valid key: use lowercase letters, digits, '_' or '-' (at most 64)")
         return value
 
@@ -103,6 +110,9 @@ def normalize_document(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationFailed.one("document", f"must be a mapping with keys {', '.join(TOP_KEYS)}, got {_type_name(raw)}")
     check.unknown_keys(raw, TOP_KEYS, "")
+    for key in TOP_REQUIRED:
+        if key not in raw:
+            check.fail(key, f"is required: the list of the spec's {key} (an empty list if none yet)")
 
     doc = {
         "goals": check.text_list(raw.get("goals"), "goals"),
@@ -113,7 +123,7 @@ def normalize_document(raw: Any) -> dict[str, Any]:
     }
     category_keys = {c["key"] for c in doc["categories"]}
     for key, value in check.mapping(raw.get("budgets"), "budgets").items():
-        field = f"budgets.{key}"
+        field = f"budgets.{escaped(str(key))}"
         if key not in category_keys:
             check.fail(field, f"budget for {key!r}, which is not a category in this spec")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -222,11 +232,14 @@ def _examples(check: _Checker, raw: Any, field: str) -> list[dict[str, str]]:
 def _crosswalk(check: _Checker, raw: Any, field: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for taxonomy, codes in check.mapping(raw, field).items():
-        where = f"{field}.{taxonomy}"
+        where = f"{field}.{escaped(str(taxonomy))}"
         if isinstance(codes, str):
             codes = [codes]
         if not isinstance(codes, list) or not all(isinstance(c, str) and c for c in codes):
             check.fail(where, "must be a list of codes (text)")
+            continue
+        if reason := next((r for t in (str(taxonomy), *codes) if (r := bad_text_reason(t))), None):
+            check.fail(where, reason)
             continue
         out[str(taxonomy)] = list(codes)
     return dict(sorted(out.items()))
@@ -306,21 +319,39 @@ def dump_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
+def _checked(value: Any) -> Any:
+    """A parsed file, or 400 when it nests too deep, is too big or holds text that cannot be stored."""
+    errors = check_tree(value)
+    if errors:
+        raise ValidationFailed(errors)
+    return value
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed.one("document", f"nested deeper than {MAX_DEPTH} levels")
+
+
 def parse_yaml(text: str | bytes) -> Any:
     try:
-        return yaml.safe_load(text)
+        loaded = yaml.safe_load(text)
+    except RecursionError:
+        raise _too_deep() from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the document"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ValidationFailed.one("document", f"bad YAML at {where}: {problem}") from None
+    return _checked(loaded)
 
 
 def parse_json(text: str | bytes) -> Any:
     try:
-        return json.loads(text)
+        loaded = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
     except json.JSONDecodeError as exc:
         raise ValidationFailed.one("document", f"bad JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    return _checked(loaded)
 
 
 # --- tree helpers --------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def test_bad_yaml_names_the_line():
 
 
 def test_a_valid_document_is_filled_in_with_defaults():
-    doc = normalize_document({"categories": [{"key": "a", "name": "A", "severity": 1, "behavior": "refuse"}]})
+    doc = normalize_document({"goals": [], "categories": [{"key": "a", "name": "A", "severity": 1, "behavior": "refuse"}]})
     assert doc["categories"][0] == {
         "key": "a", "name": "A", "description": "", "parent": None, "severity": 1, "behavior": "refuse",
         "examples": [], "crosswalk": {},
