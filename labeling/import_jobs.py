@@ -108,8 +108,22 @@ def import_job_create(*, user, kind: str, upload: str, size: int, options: dict[
     with transaction.atomic():
         job = ImportJob.objects.create(kind=kind, owner=user, campaign=campaign, upload=upload, size_bytes=size,
                                        options=options)
-        transaction.on_commit(lambda: import_job_dispatch(job_id=job.pk))
+        transaction.on_commit(lambda: _dispatch_or_fail(job_id=job.pk))
     return job
+
+
+def _dispatch_or_fail(*, job_id: int) -> None:
+    """Hand the job over; when the queue cannot take it (the broker is down), the job fails at once with a
+    reason, so no row waits ``queued`` for a message that was never sent."""
+    try:
+        import_job_dispatch(job_id=job_id)
+    except Exception:
+        log.exception("import job %s could not be queued", job_id)
+        upload_discard(ImportJob.objects.filter(pk=job_id).values_list("upload", flat=True).first() or "")
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.QUEUED).update(
+            status=ImportJob.FAILED, upload="", finished_at=timezone.now(),
+            error={"error": "the job queue is unavailable, so the import never started; send the file again shortly",
+                   "detail": {"service": "broker"}})
 
 
 def import_job_dispatch(*, job_id: int) -> None:

@@ -10,6 +10,7 @@ from labeling import import_jobs, imports
 from labeling.models import ExportSnapshot, ImportJob, Item
 from specloop.services import user_upsert
 from tests.labeling.helpers import jsonl, make_campaign
+from tests.training.test_worker import real_broker  # noqa: F401  (a fixture: a real broker, tasks not eager)
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +124,34 @@ def test_without_a_broker_the_job_runs_in_a_background_thread(actors, settings):
         worker.join(timeout=60)
     done = actors.api("admin").get(job["url"]).json()
     assert done["status"] == "succeeded" and done["result"]["created_items"] == 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_on_the_default_queue_runs_a_large_import(actors, real_broker):
+    from tests.training.test_worker import _start_worker, _stop, _wait_for
+
+    campaign = make_campaign(actors, n_items=0)
+    worker_log = real_broker / "worker.log"
+    worker = _start_worker(settings.MEDIA_ROOT, worker_log)  # the worker reads the upload from the same folder
+    try:
+        job = post_items(actors, campaign, jsonl(80)).json()
+        assert job["status"] == "queued"
+        done = _wait_for(lambda: (out := actors.api("admin").get(job["url"]).json())["status"] in ("succeeded", "failed")
+                         and out, seconds=120, what="the import job to finish", log_path=worker_log)
+        assert done["status"] == "succeeded", done
+        assert done["result"]["created_items"] == 80 and leftovers() == []
+    finally:
+        _stop(worker)
+
+
+def test_when_the_queue_cannot_take_the_job_it_fails_at_once_with_the_reason(actors, campaign, monkeypatch,
+                                                                            django_capture_on_commit_callbacks):
+    def broker_down(*, job_id):
+        raise ConnectionRefusedError("redis is down")
+
+    monkeypatch.setattr(import_jobs, "import_job_dispatch", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = post_items(actors, campaign, jsonl(20)).json()
+    failed = actors.api("admin").get(job["url"]).json()
+    assert failed["status"] == "failed" and "queue is unavailable" in failed["error"]["error"]
+    assert leftovers() == [] and not Item.objects.exists()
