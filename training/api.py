@@ -53,6 +53,9 @@ JobCreateSerializer = inline_serializer("TrainingJobCreate", {
         "backbone, max_length, batch_size, epochs, learning_rate, seed, eval_fraction, use_margin, "
         "center_rewards, sign_weight, grad_accum, max_steps, eval_every, device, bf16, max_pairs")),
     "name": serializers.CharField(required=False),
+    "idempotency_key": serializers.CharField(required=False, max_length=200, help_text=(
+        "makes a retry safe: the same key (here or in the Idempotency-Key header) with the same request "
+        "returns the first job and creates nothing; with a different request it is a 409")),
 })
 
 
@@ -72,22 +75,31 @@ class TrainingJobListCreateApi(APIView):
         return Response([job_out(j) for j in jobs[:500]])
 
     @extend_schema(summary="Launch a training job on the gpu queue", request=JobCreateSerializer,
-                   responses={201: OpenApiTypes.OBJECT})
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description=(
+                       "a key made once per launch (a UUID) and sent again on retries: a retry returns the "
+                       "first job (200) instead of launching a second"))],
+                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
+                              503: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         data = request.data
         if not isinstance(data, dict):
             raise ValidationFailed.one("body", "send a JSON object: {\"kind\", \"export\" or \"exports\", \"config\"}")
-        unknown = sorted(set(data) - {"kind", "export", "exports", "config", "name"})
+        allowed = ("kind", "export", "exports", "config", "name", "idempotency_key")
+        unknown = sorted(set(data) - set(allowed))
         if unknown:
-            raise ValidationFailed([{"field": k, "message": "unknown field; allowed: kind, export, exports, config, name"}
+            raise ValidationFailed([{"field": k, "message": f"unknown field; allowed: {', '.join(allowed)}"}
                                     for k in unknown])
         if "export" in data and "exports" in data:
             raise ValidationFailed.one("exports", "send either \"export\" or \"exports\", not both")
+        key = request.headers.get("Idempotency-Key", "")
+        if "idempotency_key" in data and key and data["idempotency_key"] != key:
+            raise ValidationFailed.one("idempotency_key", "differs from the Idempotency-Key header; send one of them")
         job = services.training_job_create(
             user=request.user, kind=data.get("kind"), export_ids=data.get("exports", data.get("export")),
-            config=data.get("config"), name=data.get("name", ""))
+            config=data.get("config"), name=data.get("name", ""), idempotency_key=data.get("idempotency_key", key))
+        replayed = job.replayed
         job.refresh_from_db()
-        return Response(job_out(job, full=True), status=201)
+        return Response(job_out(job, full=True), status=200 if replayed else 201)
 
 
 class TrainingJobDetailApi(APIView):

@@ -24,7 +24,7 @@ CHOICES = {"device": [("auto", "auto (CUDA when present)"), ("cpu", "cpu"), ("cu
 LABELS = {"bf16": "bf16 autocast", "eval_fraction": "Held-out fraction", "max_pairs": "Max pairs",
           "grad_accum": "Gradient accumulation", "center_rewards": "Center rewards"}
 HELP = {
-    "backbone": "HF id or a local folder; the default MiniLM is packaged (no model hub needed).",
+    "backbone": "The default MiniLM (packaged: no model hub needed), a folder in the models directory, or a hub id.",
     "max_length": "Tokens per (prompt, reply); long prompts are cut from the left.",
     "batch_size": "Pairs per micro-batch.",
     "epochs": "Passes over the training pairs.",
@@ -102,6 +102,9 @@ class JobLaunchForm(forms.Form):
         coerce=int, widget=forms.CheckboxSelectMultiple, label="Export snapshots",
         error_messages={"required": "Pick at least one export snapshot to train on."})
     name = forms.CharField(max_length=200, required=False, help_text="Also the registered model's name.")
+    # Made once per rendered form (the view's initial): a double submit or a resubmit sends the same key,
+    # and the service answers with the job the first submit made instead of launching another.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=200)
 
     def __init__(self, *args, exports: list, **kwargs):
         super().__init__(*args, **kwargs)
@@ -141,7 +144,8 @@ class JobLaunchForm(forms.Form):
             if value is None or value == "":
                 continue  # blank: the default
             config[name] = value.strip() if isinstance(value, str) else value
-        return {"kind": data["kind"], "export_ids": data["exports"], "config": config, "name": data.get("name", "")}
+        return {"kind": data["kind"], "export_ids": data["exports"], "config": config, "name": data.get("name", ""),
+                "idempotency_key": data.get("idempotency_key", "")}
 
     def add_service_errors(self, error: ValidationFailed) -> None:
         """``config.learning_rate`` → the learning_rate field, ``exports[0]`` → exports; the rest on top."""

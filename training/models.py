@@ -45,10 +45,19 @@ class TrainingJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the job was last handed to the queue; null until a hand-over succeeded. The periodic check
+    # re-dispatches a job queued too long after it, and fails one that was never handed over.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # A client's key for "create this job once": a retry with the same key returns this job.
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    request_sha256 = models.CharField(max_length=64, blank=True)  # of the request the key was first used with
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "heartbeat_at"], name="training_job_status_beat")]
+        constraints = [models.UniqueConstraint(
+            fields=["created_by", "idempotency_key"], condition=~models.Q(idempotency_key=""),
+            name="training_job_one_per_idempotency_key")]
 
     def __str__(self) -> str:
         return f"job {self.pk} ({self.kind}, {self.status})"

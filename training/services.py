@@ -6,8 +6,13 @@ job the heartbeat check has failed stays failed even if its worker wakes up agai
 """
 
 import dataclasses
+import hashlib
+import json
+import logging
 import os
 import socket
+import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -16,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from labeling import selectors as labeling_selectors
 from labeling.models import ExportSnapshot
-from specloop.errors import Conflict, ValidationFailed
+from specloop.errors import Conflict, ServiceUnavailable, ValidationFailed
 
 from .models import JobLog, JobMetric, TrainingJob
+
+logger = logging.getLogger(__name__)
 
 # Job kinds the workers can run today, and the ml package's name for each.
 ML_KINDS = {TrainingJob.REWARD_MODEL: "reward", TrainingJob.COST_MODEL: "cost"}
@@ -62,6 +69,15 @@ def job_config_validate(*, kind: Any, config: Any) -> dict[str, Any]:
         cfg = ml.config_from_dict({**config, "kind": ML_KINDS[kind]})
     except ml.ConfigError as exc:
         raise ValidationFailed([{"field": f"config.{e['field']}", "message": e["message"]} for e in exc.errors]) from None
+    models_dir = Path(settings.MODELS_DIR)
+    try:  # a default, a folder inside the models directory, or a hub id: never any other server path
+        source, target = ml.backbone_kind(cfg.backbone, models_dir)
+    except ml.BackboneError as exc:
+        raise ValidationFailed.one("config.backbone", str(exc)) from None
+    if source == "folder":
+        # Kept as "./<folder>", relative to the models directory: the same on a worker whose models directory
+        # is elsewhere, shown without a server path, and never mistaken for a hub id if the folder goes.
+        cfg.backbone = f"./{Path(target).relative_to(models_dir.resolve()).as_posix()}"
     return dataclasses.asdict(cfg)
 
 
@@ -83,33 +99,120 @@ def _exports_resolve(*, user, export_ids: Any) -> list[ExportSnapshot]:
     return [visible[i] for i in export_ids]
 
 
+def _request_sha256(*, kind: str, exports: list[ExportSnapshot], config: dict[str, Any], name: str) -> str:
+    """What a launch asked for, as a digest: a retry with the same idempotency key must ask for the same."""
+    canonical = json.dumps({"kind": kind, "exports": [e.pk for e in exports], "config": config, "name": name},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _idempotency_key_check(key: Any) -> str:
+    if not isinstance(key, str) or len(key) > 200 or not key.isprintable():
+        raise ValidationFailed.one("idempotency_key", "must be printable text of at most 200 characters, "
+                                                      "e.g. a UUID made once per launch and sent again on retries")
+    return key.strip()
+
+
+def _replayed(*, user, key: str, digest: str) -> TrainingJob | None:
+    """The job a key already made (its retry), or None; Conflict when the key was used for another request."""
+    job = TrainingJob.objects.filter(created_by=user, idempotency_key=key).first()
+    if job is not None and job.request_sha256 != digest:
+        raise Conflict(f"The Idempotency-Key {key!r} was already used for a different job request (job {job.pk}); "
+                       "send a new key for a new job.", detail={"field": "idempotency_key", "job": job.pk})
+    return job
+
+
 def training_job_create(*, user, kind: Any, export_ids: Any, config: Any, name: str = "",
-                        dispatch: bool = True) -> TrainingJob:
+                        idempotency_key: Any = "", dispatch: bool = True) -> TrainingJob:
     """Validate, save the job queued, and hand it to a worker once the rows are committed.
 
-    ``dispatch=False`` leaves it queued for the caller to run (the demo runs its jobs in the foreground).
+    With an ``idempotency_key``, a second call by the same user with the same key and request returns the
+    job the first one made (``job.replayed`` is True) and creates nothing. ``dispatch=False`` leaves the
+    job queued for the caller to run (the demo runs its jobs in the foreground).
     """
     full_config = job_config_validate(kind=kind, config=config)
     exports = _exports_resolve(user=user, export_ids=export_ids)
     if not isinstance(name, str) or len(name) > 200:
         raise ValidationFailed.one("name", "must be text of at most 200 characters")
-    with transaction.atomic():
-        job = TrainingJob.objects.create(kind=kind, name=name.strip(), config=full_config, created_by=user)
-        job.exports.set(exports)
-        JobLog.objects.create(job=job, message=(
-            f"queued by {user.username}: {kind} on export(s) {', '.join(str(e.pk) for e in exports)}"))
-        if dispatch:
-            transaction.on_commit(lambda: training_job_dispatch(job_id=job.pk))
+    name = name.strip()
+    key = _idempotency_key_check(idempotency_key)
+    digest = _request_sha256(kind=kind, exports=exports, config=full_config, name=name) if key else ""
+    if key and (job := _replayed(user=user, key=key, digest=digest)):
+        job.replayed = True
+        return job
+    try:
+        with transaction.atomic():
+            job = TrainingJob.objects.create(kind=kind, name=name, config=full_config, created_by=user,
+                                             idempotency_key=key, request_sha256=digest)
+            job.exports.set(exports)
+            JobLog.objects.create(job=job, message=(
+                f"queued by {user.username}: {kind} on export(s) {', '.join(str(e.pk) for e in exports)}"))
+    except IntegrityError:
+        # The same key raced in from a second request that committed first: answer with its job.
+        if key and (job := _replayed(user=user, key=key, digest=digest)):
+            job.replayed = True
+            return job
+        raise
+    job.replayed = False
+    if not dispatch:
+        return job
+    if connection.in_atomic_block:
+        # Inside the caller's transaction the rows exist for a worker only once it commits; if that
+        # hand-over fails, the periodic check finds the job never dispatched and fails it.
+        transaction.on_commit(lambda: _dispatch_or_log(job_id=job.pk))
+        return job
+    _dispatch_or_withdraw(job)
     return job
 
 
+def _dispatch_or_withdraw(job: TrainingJob) -> None:
+    """Hand a committed job to the queue; when the queue is down, delete the job again and answer 503.
+
+    Dispatch happens after the commit, not before: a worker that took the message before the commit would
+    find no row and drop the job. It is not left to ``on_commit`` either: an error there comes after the
+    commit and leaves a queued row that nothing will run. Deleting (not failing) the job keeps "nothing
+    was launched" true, so a retry with the same idempotency key launches it then.
+    """
+    try:
+        training_job_dispatch(job_id=job.pk)
+    except ServiceUnavailable:
+        try:
+            TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.QUEUED).delete()
+        except TRANSIENT_ERRORS:  # the database went too: the periodic check fails the never-dispatched job
+            logger.exception("training job %s could not be withdrawn", job.pk)
+        raise
+
+
+def _dispatch_or_log(*, job_id: int) -> None:
+    try:
+        training_job_dispatch(job_id=job_id)
+    except ServiceUnavailable:
+        logger.warning("training job %s stays queued undispatched; the periodic check will handle it", job_id)
+
+
+# How long one hand-over to the broker may take: a down broker answers 503 in about a second, not minutes.
+DISPATCH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 0.5}
+QUEUE_DOWN = ("the job queue is unavailable (the broker did not answer); nothing was launched. "
+              "Try again in a minute; if it persists, an operator should check the Redis service.")
+
+
 def training_job_dispatch(*, job_id: int) -> None:
-    """To the gpu queue; without a broker, in-process (a thread, or inline when TRAINING_INPROCESS=sync)."""
+    """To the gpu queue; without a broker, in-process (a thread, or inline when TRAINING_INPROCESS=sync).
+
+    ServiceUnavailable when the broker does not take the message; ``dispatched_at`` is set when it did.
+    """
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         from .tasks import training_job_run_task
 
-        training_job_run_task.apply_async(args=[job_id], task_id=f"training-job-{job_id}")
+        try:
+            training_job_run_task.apply_async(args=[job_id], task_id=f"training-job-{job_id}",
+                                              retry=True, retry_policy=DISPATCH_RETRY_POLICY)
+        except Exception as exc:  # kombu's OperationalError, a socket error, a timeout: the broker is not there
+            logger.warning("training job %s: the broker did not take the job: %r", job_id, exc)
+            raise ServiceUnavailable(QUEUE_DOWN, detail={"service": "job queue"}) from exc
+        TrainingJob.objects.filter(pk=job_id).update(dispatched_at=timezone.now())  # a worker may have it already
         return
+    TrainingJob.objects.filter(pk=job_id).update(dispatched_at=timezone.now())
     if settings.TRAINING_INPROCESS == "sync":
         training_job_run(job_id=job_id)
         return
@@ -229,12 +332,43 @@ def training_job_run(*, job_id: int, host: str | None = None) -> str:
         TrainingJob.objects.filter(pk=job_id, status=TrainingJob.RUNNING).update(status=TrainingJob.QUEUED)
         raise
     except Exception as exc:  # the job is wrong (bad data, out of memory, ...): fail it with the reason
-        _log(job_id, traceback.format_exc(), level="error")
-        _finish(job_id, TrainingJob.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        # The job's page and log are read by the policy team: the full traceback goes to the server log,
+        # the job gets it with server paths replaced by what they are.
+        logger.exception("training job %s failed", job_id)
+        _log(job_id, public_text(traceback.format_exc()), level="error")
+        _finish(job_id, TrainingJob.FAILED, error=public_error(exc)[:2000])
         return TrainingJob.FAILED
     finally:
         heartbeat.stopped.set()
         heartbeat.join(timeout=5)
+
+
+def _server_paths() -> list[tuple[str, str]]:
+    """Server directories and the words a job's page shows instead, longest first."""
+    places = [(settings.MODELS_DIR, "<models dir>"), (settings.MEDIA_ROOT, "<media>"), (settings.BASE_DIR, "<app>"),
+              (sys.prefix, "<python>"), (sys.base_prefix, "<python>"), (tempfile.gettempdir(), "<tmp>"),
+              (Path.home(), "<home>")]
+    out = []
+    for path, word in places:
+        for spelling in {str(path), str(Path(path).resolve())}:
+            if len(spelling) > 1:
+                out.append((spelling, word))
+    return sorted(out, key=lambda pair: -len(pair[0]))
+
+
+def public_text(text: str) -> str:
+    """``text`` with server paths replaced (a job's error and log are shown to non-admins)."""
+    for path, word in _server_paths():
+        text = text.replace(path, word)
+    return text
+
+
+def public_error(exc: Exception) -> str:
+    from rewardmodels import ml
+
+    if isinstance(exc, ml.BackboneError):  # written for the job page already
+        return f"backbone: {exc}"
+    return public_text(f"{type(exc).__name__}: {exc}")
 
 
 def _train(job: TrainingJob, host: str) -> str:
@@ -242,7 +376,8 @@ def _train(job: TrainingJob, host: str) -> str:
     from rewardmodels import services as registry
 
     cfg = ml.config_from_dict(job.config)
-    cfg.backbone = ml.resolve_backbone(cfg.backbone, Path(settings.MODELS_DIR))
+    named = cfg.backbone
+    cfg.backbone = ml.resolve_backbone(named, Path(settings.MODELS_DIR))  # fetches a missing default once
     exports = list(job.exports.select_related("spec_version__spec", "campaign").order_by("pk"))
     data_files = []
     for export in exports:
@@ -254,7 +389,7 @@ def _train(job: TrainingJob, host: str) -> str:
 
     _, device = choose_device(cfg.device)  # the trainer's own choice and label, shown while the job runs
     TrainingJob.objects.filter(pk=job.pk).update(device=device)
-    _log(job.pk, f"running on {host}, device {device}; backbone {cfg.backbone}; "
+    _log(job.pk, f"running on {host}, device {device}; backbone {named}; "
                  f"{sum(e.n_pairs for e in exports)} pairs from {len(exports)} export(s)")
     output_dir = Path(settings.MEDIA_ROOT) / "models" / f"job-{job.pk}"
     provenance = {
@@ -280,7 +415,7 @@ def _train(job: TrainingJob, host: str) -> str:
                        artifacts=artifacts, **common):
             return TrainingJob.objects.get(pk=job.pk).status
         registry.reward_model_register(job=job, exports=exports, output_dir=result.output_dir,
-                                       metrics=result.metrics, config=dataclasses.asdict(cfg))
+                                       metrics=result.metrics, config={**dataclasses.asdict(cfg), "backbone": named})
         _log(job.pk, f"succeeded in {result.seconds:.1f} s: {result.n_train} training pairs, "
                      f"{result.n_eval} held out")
     return TrainingJob.SUCCEEDED
@@ -323,3 +458,38 @@ def training_jobs_reap(*, now=None) -> int:
             _log(pk, reason, level="error")
             failed += 1
     return failed
+
+
+def training_jobs_redispatch(*, now=None) -> int:
+    """Queued jobs no worker claimed for TRAINING_QUEUED_TIMEOUT_SECONDS; returns how many were handled.
+
+    One handed to the queue that long ago is handed over again (its message may have been lost with a
+    broker restart; a second delivery of a job that did start is a no-op). One never handed over (its
+    launch answered 503 and the job could not be withdrawn, or the caller's commit hook failed) is failed:
+    its launcher was told nothing was launched.
+    """
+    now = now or timezone.now()
+    timeout = timedelta(seconds=settings.TRAINING_QUEUED_TIMEOUT_SECONDS)
+    queued = TrainingJob.objects.filter(status=TrainingJob.QUEUED, created_at__lt=now - timeout)
+    handled = 0
+    never = (f"The job was never handed to the job queue (the broker was unavailable when it was launched) "
+             f"and no worker took it in {settings.TRAINING_QUEUED_TIMEOUT_SECONDS:.0f} s. Launch it again.")
+    for pk in queued.filter(dispatched_at__isnull=True).values_list("pk", flat=True):
+        if TrainingJob.objects.filter(pk=pk, status=TrainingJob.QUEUED, dispatched_at__isnull=True).update(
+                status=TrainingJob.FAILED, error=never, finished_at=now):
+            _log(pk, never, level="error")
+            handled += 1
+    for pk in queued.filter(dispatched_at__lt=now - timeout).values_list("pk", flat=True):
+        try:
+            training_job_dispatch(job_id=pk)
+        except ServiceUnavailable:
+            break  # the broker is still down: the next check tries again
+        _log(pk, f"no worker took the job in {settings.TRAINING_QUEUED_TIMEOUT_SECONDS:.0f} s; handed to the queue again",
+             level="warning")
+        handled += 1
+    return handled
+
+
+def training_jobs_check() -> int:
+    """The periodic check: fail jobs whose worker was lost, and re-dispatch or fail jobs nobody claimed."""
+    return training_jobs_reap() + training_jobs_redispatch()

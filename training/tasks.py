@@ -13,4 +13,4 @@ def training_job_run_task(self, job_id: int) -> str:
 
 @shared_task(acks_late=True)
 def training_jobs_reap_task() -> int:
-    return services.training_jobs_reap()
+    return services.training_jobs_check()

@@ -5,6 +5,7 @@ cannot see is a 404 through the selectors.
 """
 
 import json
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -14,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling import selectors as labeling_selectors
-from specloop.errors import ValidationFailed
+from specloop.errors import Conflict, ServiceUnavailable, ValidationFailed
 from specloop.roles import ADMIN, POLICY, has_role, role_required
 
 from . import page_selectors, selectors, services
@@ -92,22 +93,38 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def job_new_view(request: HttpRequest) -> HttpResponse:
     exports = list(labeling_selectors.export_list(user=request.user)[:500])
-    initial = {"exports": [int(i) for i in request.GET.getlist("exports") if i.isdigit()]}
+    initial = {"exports": [int(i) for i in request.GET.getlist("exports") if i.isdigit()],
+               "idempotency_key": uuid.uuid4().hex}
     if request.GET.get("kind") in services.ML_KINDS:
         initial["kind"] = request.GET["kind"]
     form = JobLaunchForm(request.POST or None, exports=exports, initial=initial)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             job = services.training_job_create(user=request.user, **form.service_kwargs())
         except ValidationFailed as error:
             form.add_service_errors(error)
+        except ServiceUnavailable as error:  # the form stays filled in, to submit again later
+            form.add_error(None, error.message)
+            status = error.status_code
+        except Conflict as error:  # this form's key made a job with other settings (back, edit, submit)
+            data = request.POST.copy()
+            data["idempotency_key"] = uuid.uuid4().hex  # submitting again is a deliberate new launch
+            form = JobLaunchForm(data, exports=exports, initial=initial)
+            form.is_valid()
+            form.add_error(None, f"This form already launched job {error.detail.get('job')} with other settings; "
+                                 "submit again to launch another job.")
+            status = error.status_code
         else:
-            messages.success(request, f"Job {job.pk} queued: it starts when a worker is free.")
+            if job.replayed:
+                messages.info(request, f"This form already launched job {job.pk}; no second job was made.")
+            else:
+                messages.success(request, f"Job {job.pk} queued: it starts when a worker is free.")
             return redirect("training:detail", job.pk)
     return render(request, "training/job_new.html", {
         "form": form, "exports": exports, "picked": {str(p) for p in form["exports"].value() or []},
-        "defaults": kind_defaults(), "runnable": list(services.ML_KINDS),
-    }, status=400 if form.errors else 200)
+        "defaults": kind_defaults(), "runnable": list(services.ML_KINDS), "service_error": status != 200,
+    }, status=status if status != 200 else 400 if form.errors else 200)
 
 
 # --- the live job page -------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Importing this package is cheap: torch and transformers load on first use of tra
 so a web process can validate a config without them.
 """
 
-from .backbones import build_tiny_backbone, fetch_default_backbone, resolve_backbone
+from .backbones import (BackboneError, backbone_kind, build_tiny_backbone, fetch_default_backbone,
+                        fetch_default_models, resolve_backbone)
 from .config import DEFAULT_BACKBONE, ConfigError, TrainConfig, config_from_dict
 
 _LAZY = {
@@ -17,8 +18,8 @@ _LAZY = {
     "bradley_terry_loss": "losses", "cost_loss": "losses",
 }
 
-__all__ = ["DEFAULT_BACKBONE", "ConfigError", "TrainConfig", "config_from_dict", "build_tiny_backbone",
-           "fetch_default_backbone", "resolve_backbone", *_LAZY]
+__all__ = ["DEFAULT_BACKBONE", "ConfigError", "TrainConfig", "config_from_dict", "BackboneError", "backbone_kind",
+           "build_tiny_backbone", "fetch_default_backbone", "fetch_default_models", "resolve_backbone", *_LAZY]
 
 
 def __getattr__(name: str):

