@@ -158,8 +158,10 @@ def test_a_page_during_a_database_outage_answers_a_plain_503(client, actors):
     client.raise_request_exception = False
     with database_down():
         response = client.get("/specs/")
+        health = client.get("/healthz")
     assert response.status_code == 503 and response["Retry-After"]
     assert "database is unavailable" in response.content.decode()
+    assert health.status_code == 503  # a load balancer takes the instance out instead of seeing a 500
 
 
 # --- bugs -------------------------------------------------------------------------------------------

@@ -296,3 +296,41 @@ def test_a_blank_body_to_an_import_is_a_400(actors, campaign):
     for path in (f"/api/v1/campaigns/{campaign.id}/items/", "/api/v1/exports/import/?format=trl"):
         response = client.post(path, data="   \n\n", content_type="application/x-ndjson")
         assert response.status_code == 400 and response.json()["error"], response.content
+
+
+# --- every endpoint inherits the checks -------------------------------------------------------------
+
+# Parsers that hand the view a file instead of parsed values; the importer checks each line it reads.
+FILE_PARSERS = {"labeling.api.RawUploadParser": "item and pair files: labeling/imports.py checks every line"}
+
+
+def _api_views():
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, route)
+            elif isinstance(entry, URLPattern) and route.startswith("api/"):
+                view = getattr(entry.callback, "cls", None)
+                if view is not None:
+                    yield route, view
+
+    return list(walk(get_resolver().url_patterns))
+
+
+def test_every_api_view_parses_bodies_with_the_checking_parsers():
+    """A new endpoint gets the size, nesting and text checks unless it lists a parser that skips them."""
+    from specloop import parsers
+    from taxonomy.api import YAMLParser
+
+    checking = (parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser, YAMLParser)
+    views = _api_views()
+    assert len(views) > 20
+    unchecked = {
+        f"{route}: {p.__module__}.{p.__qualname__}"
+        for route, view in views for p in view.parser_classes
+        if not issubclass(p, checking) and f"{p.__module__}.{p.__qualname__}" not in FILE_PARSERS
+    }
+    assert not unchecked, unchecked
