@@ -1,5 +1,10 @@
-// Small page helpers: confirmation dialogs and closing inline forms.
+// Small page helpers: confirmation dialogs, closing inline forms and banners, the error page's "Go back".
+// (No inline handlers anywhere: the Content-Security-Policy allows only these files' scripts.)
 document.addEventListener("click", (event) => {
+  const dismiss = event.target.closest("[data-dismiss]");
+  if (dismiss) { dismiss.closest(".flash").remove(); return; }
+  const back = event.target.closest("[data-history-back]");
+  if (back && history.length > 1) { event.preventDefault(); history.back(); return; }
   const opener = event.target.closest("[data-open-dialog]");
   if (opener) {
     const dialog = document.getElementById(opener.dataset.openDialog);

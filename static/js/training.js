@@ -251,6 +251,15 @@
     if (event.target.name === "jobs") updateCompare();
   });
 
+  // The live table's poll skips its turn while jobs are ticked for comparing (a swap would untick them).
+  // Here rather than an hx-trigger filter: htmx evaluates those as code, which the CSP forbids.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const elt = event.detail.elt;
+    if (elt.matches && elt.matches("[data-poll-unless-checked]") && elt.querySelector("input:checked")) {
+      event.preventDefault();
+    }
+  });
+
   // --- wiring ---------------------------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -142,7 +142,7 @@ def test_the_detail_page_shows_categories_calibration_and_distributions(client, 
     body = response.content.decode()
     assert "87.5%" in text and "80.0%" in text and "0.052" in text  # accuracy, sign accuracy, ECE
     assert re.search(r'data-category="violence">\s*<td>Violence <span class="key">violence</span></td>\s*'
-                     r'<td class="bar-col"><span class="acc-label">75\.0%</span><span class="bar acc-bar" style="--w: 75\.0%">'
+                     r'<td class="bar-col"><span class="acc-label">75\.0%</span><span class="bar acc-bar w-75">'
                      r'</span></td>\s*<td class="num">70\.0%</td>\s*<td class="num">12</td>', body)
     assert "Harm spec v1" in text and "Harm pairs" in text and "sha256 " + "b2" * 32 in text
     data = json_script(response, "model-data")
