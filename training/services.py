@@ -257,7 +257,7 @@ class _Reporter:
             self.steps = max(self.steps, step)
 
     def on_log(self, message: str) -> None:
-        _log(self.job_id, message)
+        _log(self.job_id, public_text(message))  # the trainer names the folder it loaded
 
     def on_progress(self, fraction: float, eta: float | None) -> None:
         now = time.monotonic()
@@ -371,6 +371,18 @@ def public_error(exc: Exception) -> str:
     return public_text(f"{type(exc).__name__}: {exc}")
 
 
+def _metadata_backbone_name(output_dir: Path, named: str) -> None:
+    """The checkpoint's own description names the backbone as the job did, not the worker's folder for it."""
+    from rewardmodels.ml.scoring import METADATA_FILE
+
+    path = Path(output_dir) / METADATA_FILE
+    if path.is_file():
+        metadata = json.loads(path.read_text())
+        if isinstance(metadata.get("config"), dict):
+            metadata["config"]["backbone"] = named
+            path.write_text(json.dumps(metadata, indent=2, sort_keys=False) + "\n")
+
+
 def _train(job: TrainingJob, host: str) -> str:
     from rewardmodels import ml
     from rewardmodels import services as registry
@@ -403,6 +415,7 @@ def _train(job: TrainingJob, host: str) -> str:
     hooks = ml.TrainHooks(on_metrics=reporter.on_metrics, on_log=reporter.on_log,
                           on_progress=reporter.on_progress, should_stop=reporter.should_stop)
     result = ml.train(cfg, data_files=data_files, output_dir=output_dir, provenance=provenance, hooks=hooks)
+    _metadata_backbone_name(result.output_dir, named)
     common = {"device": result.device, "versions": result.versions, "steps": result.steps}
     if result.status == "cancelled":
         _log(job.pk, f"cancelled after {result.steps} steps")

