@@ -4,7 +4,7 @@
 handled (the database down: 503 with Retry-After; a body over the upload limit: 413; a bug: 500, logged
 once), and any error page Django made itself (an unknown path, with DEBUG on too).
 
-``TextInputMiddleware``: the path, query parameters and form fields of every request are checked for
+``TextInputMiddleware``: the path, headers, query parameters and form fields of every request are checked for
 text the database cannot store (NUL, lone surrogates), a 400 naming the parameter. JSON and YAML
 bodies are checked by ``specloop.parsers``.
 """
@@ -71,7 +71,7 @@ def _as_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
 
 
 class TextInputMiddleware:
-    """400 naming the parameter for a NUL or lone surrogate in the path, the query string or a form."""
+    """400 naming the parameter for a NUL or lone surrogate in the path, a header, the query string or a form."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -98,6 +98,9 @@ def _bad_input(request: HttpRequest) -> list[dict[str, str]]:
     errors = []
     if reason := bad_text_reason(request.path_info):
         errors.append({"field": "path", "message": reason})
+    for key, value in request.META.items():  # headers reach the database too (a token, Idempotency-Key)
+        if key.startswith("HTTP_") and isinstance(value, str) and (reason := bad_text_reason(value)):
+            errors.append({"field": key[5:].replace("_", "-").title(), "message": f"(header) {reason}"})
     sources = [("query parameter", request.GET)]
     # API form bodies are read by DRF's parsers (specloop.parsers); reading them here would take the
     # stream from a view that wants it raw.

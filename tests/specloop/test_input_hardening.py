@@ -195,6 +195,15 @@ def test_bad_text_in_a_query_parameter_or_the_path_is_refused(actors, who, path,
     assert_400_naming(client_for(actors, who).get(path), field, "NUL")
 
 
+def test_a_nul_in_a_header_is_refused(actors):
+    client = APIClient(raise_request_exception=False)
+    response = client.get("/api/v1/specs/", HTTP_AUTHORIZATION=f"Token {actors.policy_token}{NUL}")
+    assert_400_naming(response, "Authorization", "NUL")
+    response = client_for(actors, "admin").post("/api/v1/training-jobs/", {}, format="json",
+                                                HTTP_IDEMPOTENCY_KEY=f"retry{NUL}")
+    assert_400_naming(response, "Idempotency-Key", "NUL")
+
+
 # --- page forms -------------------------------------------------------------------------------------
 
 
