@@ -174,7 +174,7 @@ def import_job_started(request: HttpRequest, job: ImportJob) -> HttpResponse:
     """A large upload handed to a job: its progress bar (htmx), or its page."""
     job.refresh_from_db()  # without a worker it may have run already
     if request.htmx:
-        return render(request, "labeling/import_job.html#job", {"entry": import_job_entry(job)}, status=202)
+        return _job_fragment(request, job, status=202)
     messages.info(request, "The file is large: it is imported in the background. This page shows its progress.")
     return redirect("campaigns:import-job", job.pk)
 
@@ -221,11 +221,15 @@ def items_import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def import_job_view(request: HttpRequest, job_id: int) -> HttpResponse:
     """A large import's progress: the bar polls this every second (htmx) until the job ends."""
     job = import_job_get(user=request.user, job_id=job_id)
-    entry = import_job_entry(job)
     if not request.htmx:
-        return render(request, "labeling/import_job.html", {"entry": entry})
-    response = render(request, "labeling/import_job.html#job", {"entry": entry})
-    if job.status == ImportJob.SUCCEEDED and job.campaign is not None:  # the new tasks show in the progress card
+        return render(request, "labeling/import_job.html", {"entry": import_job_entry(job)})
+    return _job_fragment(request, job)
+
+
+def _job_fragment(request: HttpRequest, job: ImportJob, status: int = 200) -> HttpResponse:
+    """The job's bar or outcome; once items are in, the campaign's progress card too (swapped out of band)."""
+    response = render(request, "labeling/import_job.html#job", {"entry": import_job_entry(job)}, status=status)
+    if job.status == ImportJob.SUCCEEDED and job.campaign is not None:
         context = {"campaign": job.campaign, **_progress_context(job.campaign), "oob": True}
         response.write(render(request, "labeling/campaign_detail.html#progress-card", context).content)
     return response

@@ -163,7 +163,8 @@
     if (status >= 200 && status < 300) {
       u.bar.value = u.bar.max;
       u.box.classList.add("done");
-      u.label.textContent = "Imported";
+      // 202: a large file handed to an import job; its own bar (below the form) follows the import.
+      u.label.textContent = status === 202 ? "Uploaded; importing in the background" : "Imported";
       u.form.reset();
     } else {
       u.box.classList.add("failed");
