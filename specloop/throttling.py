@@ -7,17 +7,21 @@ process through Redis when ``REDIS_URL`` is set. The login lockout itself is dja
 ``login_lockout_response`` is its answer.
 """
 
+import logging
 import math
 import time
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from redis.exceptions import RedisError
 from rest_framework import exceptions, throttling
 from rest_framework.settings import api_settings
 
 CACHE = "throttle"
+log = logging.getLogger(__name__)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -57,16 +61,36 @@ class WindowThrottle(throttling.BaseThrottle):
         return f"{self.scope}:{ident}:{start}"
 
     def count(self, ident: str) -> int:
-        return caches[CACHE].get(self._key(ident), 0)
+        try:
+            return caches[CACHE].get(self._key(ident), 0)
+        except (RedisError, OSError) as exc:
+            return self._unavailable(exc)
 
     def hit(self, ident: str) -> int:
+        try:
+            return self._hit(ident)
+        except (RedisError, OSError) as exc:
+            return self._unavailable(exc)
+
+    def _unavailable(self, exc: Exception) -> int:
+        # Redis down must not take the API down with it: nothing is counted until it is back.
+        log.warning("throttle counts unavailable (%s): %s requests are not limited meanwhile", exc, self.scope)
+        return 0
+
+    def _hit(self, ident: str) -> int:
         cache, key = caches[CACHE], self._key(ident)
-        cache.add(key, 0, timeout=self.window + 1)
+        if isinstance(cache, RedisCache):  # one round trip: INCR, and the expiry when the key is new
+            redis_key = cache.make_and_validate_key(key)
+            pipe = cache._cache.get_client(redis_key, write=True).pipeline(transaction=False)
+            pipe.incr(redis_key)
+            pipe.expire(redis_key, self.window + 1, nx=True)
+            return pipe.execute()[0]
         try:
             return cache.incr(key)
-        except ValueError:  # the window's key expired between add and incr
-            cache.add(key, 1, timeout=self.window + 1)
-            return 1
+        except ValueError:  # the window's first request (or its key was evicted)
+            if cache.add(key, 1, timeout=self.window + 1):
+                return 1
+            return cache.incr(key)  # another process added it first
 
     def allow_request(self, request, view) -> bool:
         if self.limit is None:

@@ -235,3 +235,11 @@ def test_the_token_throttle_counts_in_the_throttle_cache_whether_local_or_redis(
     assert caches["throttle"].__class__.__name__ == ("RedisCache" if backend == "redis" else "LocMemCache")
     window = int(clock["t"] // 60) * 60
     assert caches["throttle"].get(f"token_failure:{ATTACKER}:{window}") == 4
+
+
+def test_the_api_keeps_answering_when_the_throttle_cache_is_down(client, actors, rates, clock, settings):
+    settings.CACHES = {**settings.CACHES, "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}  # nothing there
+    rates(token_failure="1/min", user="1/min")
+    assert api_get(client, secrets.token_hex(20)).status_code == 401
+    assert [api_get(client, actors.policy_token).status_code for _ in range(2)] == [200, 200]  # not counted, not 500
