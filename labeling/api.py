@@ -348,7 +348,10 @@ class JudgmentListApi(APIView):
     @extend_schema(operation_id="judgments_list", summary="Judgments (raters: their own only)",
                    parameters=[OpenApiParameter("campaign", int)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        qs = selectors.judgment_list(user=request.user, campaign_id=request.query_params.get("campaign"))
+        campaign = request.query_params.get("campaign")
+        if campaign is not None and not campaign.isdigit():
+            raise ValidationFailed.one("campaign", f"must be a campaign id (a whole number), got {campaign!r}")
+        qs = selectors.judgment_list(user=request.user, campaign_id=campaign)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response([judgment_out(j) for j in page])

@@ -31,7 +31,7 @@ def model_out(model: RewardModel) -> dict[str, Any]:
 class RewardModelOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    kind = serializers.ChoiceField([k for k, _ in RewardModel.KIND_CHOICES])
+    kind = serializers.CharField(help_text="reward or cost")
     job = serializers.IntegerField()
     backbone = serializers.CharField()
     metrics = serializers.DictField(help_text="held-out metrics")

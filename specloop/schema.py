@@ -35,6 +35,9 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 class AutoSchema(SpectacularAutoSchema):
     def _error_codes(self) -> list[str]:
         has_body = self.method in ("POST", "PUT", "PATCH")
@@ -49,6 +52,11 @@ class AutoSchema(SpectacularAutoSchema):
             codes += ["409", "413", "415"]
         return sorted(codes)
 
+    def map_parsers(self):
+        # The API's bodies are JSON (a few views add YAML or file uploads); the form parsers DRF also runs
+        # would hand the serializers strings, which their JSON types refuse.
+        return [m for m in super().map_parsers() if m not in FORM_MEDIA_TYPES]
+
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
         if isinstance(serializer, Body):
@@ -58,7 +66,12 @@ class AutoSchema(SpectacularAutoSchema):
     def _get_request_body(self, direction="request"):
         body = super()._get_request_body(direction)
         if body:  # a YAML alternative (a string) must not make the JSON body look optional
-            body["required"] = not getattr(self.view, "request_body_optional", False)
+            serializer = self.get_request_serializer()
+            if isinstance(serializer, dict):
+                serializer = serializer.get("application/json")
+            fields = serializer().fields.values() if isinstance(serializer, type) and issubclass(serializer, Body) else None
+            all_optional = fields is not None and not any(f.required for f in fields)
+            body["required"] = not (all_optional or getattr(self.view, "request_body_optional", False))
         return body
 
     def _get_response_bodies(self, direction="response"):

@@ -269,6 +269,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name "kind": each gets its own enum name.
+    "ENUM_NAME_OVERRIDES": {"TrainingJobKindEnum": "training.models.TrainingJob.KIND_CHOICES",
+                            "ImportJobKindEnum": "labeling.models.ImportJob.KIND_CHOICES"},
 }
 
 CACHES = {
@@ -310,14 +313,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CEL
 TRAINING_HEARTBEAT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_SECONDS", "10"))
 TRAINING_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", "120"))
 TRAINING_REAP_SECONDS = float(os.environ.get("TRAINING_REAP_SECONDS", "60"))
+# The same check hands a job queued this long without a worker claiming it to the queue again (or fails
+# it when it was never handed over).
+TRAINING_QUEUED_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_QUEUED_TIMEOUT_SECONDS", "600"))
 # Without a broker, jobs run in-process: in a background thread (pages stay live) or, with "sync",
 # inside the request that launched them (management commands, tests).
 TRAINING_INPROCESS = os.environ.get("TRAINING_INPROCESS", "thread")
 # An import file larger than this (bytes) is imported by a job off the request thread (202 + a progress URL);
 # a smaller one inside the request. Jobs run like training jobs: on a worker, or in-process as above.
-# The same check hands a job queued this long without a worker claiming it to the queue again (or fails
-# it when it was never handed over).
-TRAINING_QUEUED_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_QUEUED_TIMEOUT_SECONDS", "600"))
 IMPORT_ASYNC_BYTES = int(os.environ.get("IMPORT_ASYNC_BYTES", str(8 * 1024 * 1024)))
 # Model backbones fetched once (offline afterwards): see `make models`.
 # Where the score and guard endpoints run models: auto picks CUDA when the web process has one.

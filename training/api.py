@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from specloop.errors import ValidationFailed
 from specloop.roles import IsAdmin, IsPolicyOrAdmin
+from specloop.serializers import Body, Choice, Integer, List, Object, Text, body_parse
 
 from . import selectors, services
 from .models import JobLog, TrainingJob
@@ -44,19 +45,64 @@ def log_out(line: JobLog) -> dict[str, Any]:
     return {"id": line.pk, "at": line.created_at, "level": line.level, "message": line.message}
 
 
-JobCreateSerializer = inline_serializer("TrainingJobCreate", {
-    "kind": serializers.ChoiceField([k for k, _ in TrainingJob.KIND_CHOICES]),
-    "export": serializers.IntegerField(required=False, help_text="one export snapshot id"),
-    "exports": serializers.ListField(child=serializers.IntegerField(), required=False,
-                                     help_text="several snapshots, trained together"),
-    "config": serializers.DictField(required=False, help_text=(
+class JobOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(TrainingJob.KIND_CHOICES)
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    exports = serializers.ListField(child=serializers.IntegerField())
+    reward_model = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    cancel_requested = serializers.BooleanField()
+    steps = serializers.IntegerField()
+    worker_host = serializers.CharField()
+    device = serializers.CharField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+
+
+class JobDetailOut(JobOut):
+    config = serializers.DictField()
+    attempts = serializers.IntegerField()
+    versions = serializers.DictField()
+    artifacts = serializers.ListField(child=serializers.DictField())
+    metrics = inline_serializer("JobMetrics", {"final": serializers.DictField(), "series": serializers.DictField()})
+
+
+class LogOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    level = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobCreateIn(Body):
+    """A launch; the config's keys and ranges, and the exports you may use, are checked by the job service."""
+
+    not_object_message = 'send a JSON object: {"kind", "export" or "exports", "config"}'
+    kind = Choice(TrainingJob.KIND_CHOICES,
+                  message=f"must be one of {', '.join(k for k, _ in TrainingJob.KIND_CHOICES)}")
+    export = Integer(required=False, help_text="one export snapshot id")
+    exports = List(child=Integer(), required=False, allow_empty=False, help_text="several snapshots, trained together",
+                   message='name at least one export snapshot: "export": id or "exports": [ids]')
+    config = Object(required=False, allow_null=True, help_text=(
         "backbone, max_length, batch_size, epochs, learning_rate, seed, eval_fraction, use_margin, "
-        "center_rewards, sign_weight, grad_accum, max_steps, eval_every, device, bf16, max_pairs")),
-    "name": serializers.CharField(required=False),
-    "idempotency_key": serializers.CharField(required=False, max_length=200, help_text=(
+        "center_rewards, sign_weight, grad_accum, max_steps, eval_every, device, bf16, max_pairs"))
+    name = Text(required=False, allow_blank=True, max_length=200, message="must be text of at most 200 characters")
+    idempotency_key = Text(required=False, max_length=200, help_text=(
         "makes a retry safe: the same key (here or in the Idempotency-Key header) with the same request "
-        "returns the first job and creates nothing; with a different request it is a 409")),
-})
+        "returns the first job and creates nothing; with a different request it is a 409"))
+
+    def validate(self, attrs):
+        if "export" in attrs and "exports" in attrs:
+            raise serializers.ValidationError({"exports": 'send either "export" or "exports", not both'})
+        return attrs
 
 
 class TrainingJobListCreateApi(APIView):
@@ -65,7 +111,7 @@ class TrainingJobListCreateApi(APIView):
 
     @extend_schema(operation_id="training_jobs_list", summary="Training jobs, newest first",
                    parameters=[OpenApiParameter("status", str), OpenApiParameter("kind", str)],
-                   responses=OpenApiTypes.OBJECT)
+                   responses=JobOut(many=True))
     def get(self, request: Request) -> Response:
         services.training_jobs_reap()
         jobs = selectors.job_list(user=request.user).prefetch_related("exports")
@@ -74,23 +120,13 @@ class TrainingJobListCreateApi(APIView):
                 jobs = jobs.filter(**{field: value})
         return Response([job_out(j) for j in jobs[:500]])
 
-    @extend_schema(summary="Launch a training job on the gpu queue", request=JobCreateSerializer,
+    @extend_schema(summary="Launch a training job on the gpu queue", request=JobCreateIn,
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description=(
                        "a key made once per launch (a UUID) and sent again on retries: a retry returns the "
                        "first job (200) instead of launching a second"))],
-                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
-                              503: OpenApiTypes.OBJECT})
+                   responses={201: JobDetailOut, 200: JobDetailOut})
     def post(self, request: Request) -> Response:
-        data = request.data
-        if not isinstance(data, dict):
-            raise ValidationFailed.one("body", "send a JSON object: {\"kind\", \"export\" or \"exports\", \"config\"}")
-        allowed = ("kind", "export", "exports", "config", "name", "idempotency_key")
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValidationFailed([{"field": k, "message": f"unknown field; allowed: {', '.join(allowed)}"}
-                                    for k in unknown])
-        if "export" in data and "exports" in data:
-            raise ValidationFailed.one("exports", "send either \"export\" or \"exports\", not both")
+        data = body_parse(JobCreateIn, request.data)
         key = request.headers.get("Idempotency-Key", "")
         if "idempotency_key" in data and key and data["idempotency_key"] != key:
             raise ValidationFailed.one("idempotency_key", "differs from the Idempotency-Key header; send one of them")
@@ -105,7 +141,7 @@ class TrainingJobListCreateApi(APIView):
 class TrainingJobDetailApi(APIView):
     permission_classes = [IsPolicyOrAdmin]
 
-    @extend_schema(summary="A job: status, progress, metric series, artifacts, model", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="A job: status, progress, metric series, artifacts, model", responses=JobDetailOut)
     def get(self, request: Request, job_id: int) -> Response:
         services.training_jobs_reap()
         return Response(job_out(selectors.job_get(user=request.user, job_id=job_id), full=True))
@@ -115,7 +151,7 @@ class TrainingJobLogsApi(APIView):
     permission_classes = [IsPolicyOrAdmin]
 
     @extend_schema(summary="Log lines (the tail, or those after ?after=ID)",
-                   parameters=[OpenApiParameter("after", int)], responses=OpenApiTypes.OBJECT)
+                   parameters=[OpenApiParameter("after", int)], responses=LogOut(many=True))
     def get(self, request: Request, job_id: int) -> Response:
         job = selectors.job_get(user=request.user, job_id=job_id)
         after = request.query_params.get("after", "0")
@@ -127,7 +163,7 @@ class TrainingJobLogsApi(APIView):
 class TrainingJobCancelApi(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(summary="Cancel a queued or running job", request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Cancel a queued or running job", request=None, responses=JobOut)
     def post(self, request: Request, job_id: int) -> Response:
         job = services.training_job_cancel(job=selectors.job_get(user=request.user, job_id=job_id), user=request.user)
         return Response(job_out(job))
@@ -146,4 +182,6 @@ class TrainingJobArtifactApi(APIView):
         path = Path(settings.MEDIA_ROOT) / artifact["path"]
         if not path.is_file():
             raise Http404("The artifact is missing from storage.")
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"job-{job.pk}-{name}")
+        # A download whatever the file's kind (weights, json, txt): never typed from its name, never rendered.
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"job-{job.pk}-{name}",
+                            content_type="application/octet-stream")
