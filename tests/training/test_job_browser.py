@@ -161,7 +161,7 @@ def test_an_admin_launches_a_job_from_the_form(desktop, live_server, actors, sha
     page.fill("#id_name", "cost from the form")
     page.fill("#id_learning_rate", "0")
     page.click("#launch-form button[type=submit]")
-    expect(page.locator("#error-learning_rate")).to_have_text("must be > 0.0")
+    expect(page.locator("#error-learning_rate")).to_have_text("must be in (0, 1] (got 0.0)")
     expect(page.locator("input[name=kind][value=cost_model]")).to_be_checked()
     screenshot(page, "training-new-errors-1280.png")
     assert not TrainingJob.objects.exists()
