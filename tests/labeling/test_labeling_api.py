@@ -184,3 +184,10 @@ def test_a_campaign_on_a_spec_that_does_not_exist_is_a_404_and_nothing_is_saved(
     response = actors.api("admin").post("/api/v1/campaigns/", {"name": "x", "spec": 999999}, format="json")
     assert response.status_code == 404
     assert not Campaign.objects.exists()
+
+
+def test_the_judgment_list_refuses_a_campaign_that_is_not_an_id(actors, campaign):
+    for value in ("", "abc", "1.5"):
+        response = actors.api("admin").get(f"/api/v1/judgments/?campaign={value}")
+        assert response.status_code == 400, value
+        assert response.json()["detail"]["errors"][0]["field"] == "campaign"

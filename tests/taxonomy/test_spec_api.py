@@ -1,7 +1,5 @@
 """The spec REST API: every endpoint, the role matrix and the error shape."""
 
-import json
-
 import pytest
 import yaml
 
@@ -225,3 +223,19 @@ def test_spec_detail_links_each_version_to_the_one_it_was_based_on_in_a_fixed_nu
     with django_assert_max_num_queries(5):
         body = client.get(f"/api/v1/specs/{spec.id}/").json()
     assert [v["based_on"] for v in body["versions"]] == [None, 1, 2, 3, 4]
+
+
+def test_put_of_a_version_takes_exactly_the_documented_body(actors, spec, document):
+    client = actors.api("policy")
+    url = f"/api/v1/specs/{spec.id}/versions/1/"
+    extra = client.put(url, {"document": document, "notes": "x"}, format="json")
+    assert extra.status_code == 400
+    assert [e["field"] for e in extra.json()["detail"]["errors"]] == ["notes"]
+    assert client.put(url, {"document": ["goals"]}, format="json").json()["detail"]["errors"][0]["field"] == "document"
+    assert client.put(url, {"document": document}, format="json").status_code == 200
+    schema = yaml.safe_load(actors.api("admin").get("/api/schema/").content)
+    body = schema["paths"]["/api/v1/specs/{spec_id}/versions/{number}/"]["put"]["requestBody"]
+    declared = schema["components"]["schemas"][body["content"]["application/json"]["schema"]["$ref"].split("/")[-1]]
+    assert body["required"] is True
+    assert declared["required"] == ["document"] and declared["additionalProperties"] is False
+    assert set(declared["properties"]) == {"document"}
