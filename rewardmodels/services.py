@@ -41,13 +41,14 @@ def reward_model_register(*, job, exports: list[ExportSnapshot], output_dir: Pat
 
 def scorer_get(model: RewardModel):
     """The model's scorer, loaded once per process and kept while it is among the most recently used."""
-    key = (model.pk, model.path)
+    folder = Path(settings.MEDIA_ROOT) / model.path
+    key = (model.pk, str(folder))  # the folder in full: ids and relative paths repeat across media roots
     with _scorers_lock:
         scorer = _scorers.get(key)
         if scorer is None:
             from . import ml
 
-            scorer = ml.load_scorer(Path(settings.MEDIA_ROOT) / model.path, device=settings.SCORING_DEVICE)
+            scorer = ml.load_scorer(folder, device=settings.SCORING_DEVICE)
             _scorers[key] = scorer
             while len(_scorers) > MAX_LOADED_SCORERS:
                 _scorers.popitem(last=False)

@@ -41,6 +41,11 @@ def _test_settings(settings, models_dir):
     from django.core.cache import caches
 
     caches["agreement"].clear()  # ids restart in emptied databases: no result may outlive its test
+    from labeling import services as labeling_services
+
+    # Keyed on a published version's id, which a deployment never reuses (PostgreSQL sequences, SQLite
+    # AUTOINCREMENT); a rolled-back test on SQLite hands the same id to the next test's version.
+    labeling_services.spec_rules.cache_clear()
 
 
 class Actors:

@@ -1,5 +1,8 @@
 """The registry over REST: provenance, per-object visibility, and batch scoring with a model loaded once."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from labeling.models import ExportSnapshot
@@ -81,7 +84,7 @@ def test_a_model_trained_on_an_export_a_policy_user_cannot_see_is_a_404_for_them
     assert actors.api("admin").get(f"/api/v1/reward-models/{trained.pk}/").status_code == 200
 
 
-def test_a_process_keeps_only_the_most_recently_used_scorers(actors, trained, monkeypatch):
+def test_a_process_keeps_only_the_most_recently_used_scorers(actors, trained, settings, monkeypatch):
     from rewardmodels import ml
 
     services._scorers.clear()
@@ -92,9 +95,25 @@ def test_a_process_keeps_only_the_most_recently_used_scorers(actors, trained, mo
     services.scorer_get(trained)
     services.scorer_get(trained)
     other = type(trained).objects.get(pk=trained.pk)
-    other.path = trained.path + "/"  # the same checkpoint under another key, as a second model would be
+    other.pk += 1000  # the same checkpoint under another key, as a second model would be
     services.scorer_get(other)
-    assert len(loads) == 2 and list(services._scorers) == [(other.pk, other.path)]
+    assert len(loads) == 2 and list(services._scorers) == [(other.pk, str(Path(settings.MEDIA_ROOT) / other.path))]
+
+
+def test_a_scorer_is_not_reused_for_another_media_root(actors, trained, settings, tmp_path, monkeypatch):
+    """Ids and relative paths repeat (a rolled-back SQLite test, a second deployment on one host)."""
+    from rewardmodels import ml
+
+    services._scorers.clear()
+    loads = []
+    real = ml.load_scorer
+    monkeypatch.setattr(ml, "load_scorer", lambda *a, **k: loads.append(a) or real(*a, **k))
+    services.scorer_get(trained)
+    moved = tmp_path / "other-media"
+    shutil.copytree(settings.MEDIA_ROOT, moved)
+    settings.MEDIA_ROOT = moved
+    services.scorer_get(trained)
+    assert [str(a[0]) for a in loads] == [str(loads[0][0]), str(moved / trained.path)]
 
 
 def test_scoring_a_model_whose_checkpoint_is_gone_answers_404_naming_it(actors, settings, tmp_path):
