@@ -1,5 +1,7 @@
 """The spec REST API: every endpoint, the role matrix and the error shape."""
 
+import json
+
 import pytest
 import yaml
 
