@@ -17,7 +17,7 @@ import orjson
 
 from rewardmodels.ml.hh import has_human_turn
 from rewardmodels.ml.hh import split_hh_dialogue as hh_split
-from specloop.errors import ValidationFailed
+from specloop.errors import PayloadTooLarge, ValidationFailed
 from specloop.textcheck import bad_text_reason, check_tree
 
 FORMATS = ("jsonl", "hh", "csv")
@@ -50,7 +50,11 @@ class ParsedItem:
 def check_size(size: int, *, field: str) -> None:
     """Refuse a file over the limit before reading it."""
     if size > MAX_FILE_BYTES:
-        raise ValidationFailed.one(field, f"the file is {size // 2**20} MiB; the limit is 200 MiB: split it")
+        raise PayloadTooLarge(
+            f"{field}: the file is over {MAX_FILE_BYTES // 2**20} MiB, the limit for one import: split it",
+            detail={"errors": [{"field": field, "message": f"over the limit of {MAX_FILE_BYTES // 2**20} MiB"}],
+                    "limit_bytes": MAX_FILE_BYTES},
+        )
 
 
 def _fail(line: int, message: str) -> ValidationFailed:

@@ -110,7 +110,8 @@ def test_while_a_job_runs_its_status_reads_the_progress_the_import_reports(actor
 def test_an_upload_over_the_limit_is_refused_while_it_streams_and_leaves_no_file(actors, campaign, monkeypatch):
     monkeypatch.setattr(imports, "MAX_FILE_BYTES", 1000)
     response = post_items(actors, campaign, jsonl(100))
-    assert response.status_code == 400 and "the limit is" in response.json()["error"]
+    assert response.status_code == 413 and "the limit for one import" in response.json()["error"]
+    assert response.json()["detail"]["errors"][0]["field"] == "body"
     assert leftovers() == [] and not ImportJob.objects.exists()
 
 
