@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,17 +200,58 @@ def import_job_run(*, job_id: int) -> str:
 # --- reading -------------------------------------------------------------------------------------
 
 
+# --- a job whose runner is gone ------------------------------------------------------------------
+
+STALLED = {"error": "the import stopped without finishing (its worker or the server restarted); nothing was "
+                    "imported: send the file again", "detail": {}}
+
+
+def import_job_stalled(job: ImportJob, now=None) -> bool:
+    """Running, and silent for IMPORT_STALL_SECONDS: no progress written (the runner writes it every batch).
+
+    A job run in a thread of the web process dies with that process; one on a lost worker waits for its
+    redelivery. Readers see such a job as failed at once; ``import_jobs_reap`` (celery beat) records it.
+    """
+    if job.status != ImportJob.RUNNING:
+        return False
+    now = now or timezone.now()
+    try:
+        seen = datetime.fromtimestamp(upload_path(job.upload).with_suffix(".progress").stat().st_mtime, tz=UTC)
+    except (OSError, ValueError):
+        seen = job.created_at
+    return (now - max(seen, job.created_at)).total_seconds() > settings.IMPORT_STALL_SECONDS
+
+
+def import_jobs_reap(*, now=None) -> int:
+    """Fail the running imports that stopped (see ``import_job_stalled``); returns how many."""
+    now = now or timezone.now()
+    failed = 0
+    for job in ImportJob.objects.filter(status=ImportJob.RUNNING):
+        if import_job_stalled(job, now) and ImportJob.objects.filter(pk=job.pk, status=ImportJob.RUNNING).update(
+                status=ImportJob.FAILED, error=STALLED, upload="", finished_at=now, **import_job_progress(job)):
+            upload_discard(job.upload)
+            failed += 1
+    return failed
+
+
+def _as_read(job: ImportJob) -> ImportJob:
+    """A stalled job reads as the failure the next reap will record (a read writes nothing)."""
+    if import_job_stalled(job):
+        job.status, job.error = ImportJob.FAILED, STALLED
+    return job
+
+
 def import_job_get(*, user, job_id: Any) -> ImportJob:
     """The user's own import job; anyone else's is not found."""
     try:
-        return ImportJob.objects.get(pk=int(job_id), owner=user)
+        return _as_read(ImportJob.objects.get(pk=int(job_id), owner=user))
     except (ImportJob.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such import.") from None
 
 
 def import_job_progress(job: ImportJob) -> dict[str, Any]:
     """{"progress", "lines"}: the row's once the job ended, the progress file's while it runs."""
-    if job.status in (ImportJob.SUCCEEDED, ImportJob.FAILED) or not job.upload:
+    if job.status in (ImportJob.SUCCEEDED, ImportJob.FAILED) and job.finished_at or not job.upload:
         return {"progress": job.progress, "lines": job.lines}
     try:
         data = json.loads(upload_path(job.upload).with_suffix(".progress").read_text())
@@ -239,4 +281,4 @@ def import_jobs_running(*, user, campaign: Campaign | None = None) -> list[dict[
     """The user's unfinished imports into this campaign (or, without one, into new snapshots), oldest first."""
     jobs = ImportJob.objects.filter(owner=user, status__in=[ImportJob.QUEUED, ImportJob.RUNNING])
     jobs = jobs.filter(campaign=campaign) if campaign is not None else jobs.filter(kind=ImportJob.PAIRS)
-    return [import_job_entry(job) for job in jobs.order_by("id")]
+    return [import_job_entry(job) for job in jobs.order_by("id") if not import_job_stalled(job)]

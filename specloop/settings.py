@@ -328,7 +328,11 @@ SCORING_DEVICE = os.environ.get("SCORING_DEVICE", "cpu")
 MODELS_DIR = Path(os.environ.get("SPECLOOP_MODELS_DIR", VAR_DIR / "models"))
 CELERY_BEAT_SCHEDULE = {
     "training-jobs-reap": {"task": "training.tasks.training_jobs_reap_task", "schedule": TRAINING_REAP_SECONDS},
+    "import-jobs-reap": {"task": "labeling.tasks.import_jobs_reap_task", "schedule": TRAINING_REAP_SECONDS},
 }
+# A running import that wrote no progress for this long stopped (its worker or the server restarted): it
+# reads as failed at once and the periodic check records it.
+IMPORT_STALL_SECONDS = float(os.environ.get("IMPORT_STALL_SECONDS", "600"))
 
 # Abandoned assignments are swept back into the pool at most this often (seconds, per campaign and process).
 LABELING_EXPIRY_SWEEP_SECONDS = int(os.environ.get("LABELING_EXPIRY_SWEEP_SECONDS", "5"))

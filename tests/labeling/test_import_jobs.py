@@ -1,12 +1,17 @@
 """Large imports: spooled to disk, run by a job off the request thread, polled for status and progress."""
 
 import json
+import os
 import threading
+import time
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
-from labeling import import_jobs, imports
+from labeling import import_jobs, imports, tasks
 from labeling.models import ExportSnapshot, ImportJob, Item
 from specloop.services import user_upsert
 from tests.labeling.helpers import jsonl, make_campaign
@@ -156,3 +161,39 @@ def test_when_the_queue_cannot_take_the_job_it_fails_at_once_with_the_reason(act
     failed = actors.api("admin").get(job["url"]).json()
     assert failed["status"] == "failed" and "queue is unavailable" in failed["error"]["error"]
     assert leftovers() == [] and not Item.objects.exists()
+
+
+def running_job(actors, campaign, *, silent_seconds: float) -> ImportJob:
+    """A job marked running whose last progress was written ``silent_seconds`` ago."""
+    path, size = import_jobs.upload_spool([b"x" * 300], field="body")
+    job = ImportJob.objects.create(kind=ImportJob.ITEMS, owner=actors.admin, campaign=campaign, upload=path,
+                                   size_bytes=size, options={"format": "jsonl"}, status=ImportJob.RUNNING)
+    import_jobs._Progress(job)(0.5, 40)
+    then = time.time() - silent_seconds
+    os.utime(import_jobs.upload_path(path).with_suffix(".progress"), (then, then))
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=silent_seconds + 5))
+    return ImportJob.objects.get(pk=job.pk)
+
+
+def test_an_import_whose_runner_stopped_reads_failed_and_the_periodic_check_records_it(actors, campaign, settings):
+    """A job run in a thread of a web process that restarted writes no more progress: it must not poll forever."""
+    settings.IMPORT_STALL_SECONDS = 600
+    stopped = running_job(actors, campaign, silent_seconds=900)
+    alive = running_job(actors, campaign, silent_seconds=30)
+
+    out = actors.api("admin").get(f"/api/v1/imports/{stopped.pk}/").json()
+    assert out["status"] == "failed" and "stopped without finishing" in out["error"]["error"]
+    assert actors.api("admin").get(f"/api/v1/imports/{alive.pk}/").json()["status"] == "running"
+    assert [e["job"].pk for e in import_jobs.import_jobs_running(user=actors.admin, campaign=campaign)] == [alive.pk]
+
+    assert tasks.import_jobs_reap_task() == 1
+    stopped.refresh_from_db()
+    assert (stopped.status, stopped.upload, stopped.lines) == (ImportJob.FAILED, "", 40)
+    assert stopped.finished_at is not None and ImportJob.objects.get(pk=alive.pk).status == ImportJob.RUNNING
+    assert import_jobs.import_job_run(job_id=stopped.pk) == ImportJob.FAILED  # a late redelivery does nothing
+    alive_files = [Path(alive.upload).name, Path(alive.upload).with_suffix(".progress").name]
+    assert leftovers() == sorted(alive_files)  # the stopped job's upload and progress file are gone
+
+
+def test_the_periodic_check_runs_the_import_reap_with_the_training_reap():
+    assert settings.CELERY_BEAT_SCHEDULE["import-jobs-reap"]["task"] == "labeling.tasks.import_jobs_reap_task"
