@@ -240,9 +240,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Size, nesting and text checks on every body (specloop/parsers.py).
-    "DEFAULT_PARSER_CLASSES": ["specloop.parsers.JSONParser", "specloop.parsers.FormParser",
-                               "specloop.parsers.MultiPartParser"],
+    # Size, nesting and text checks on every body (specloop/parsers.py). JSON only, as the schema states;
+    # item and pair files and YAML specs have their own parsers on their views. Another type is a 415.
+    "DEFAULT_PARSER_CLASSES": ["specloop.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "specloop.schema.AutoSchema",  # lists the JSON error answers of each operation
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -88,10 +88,12 @@ def test_a_body_read_whole_by_the_view_answers_json_413(actors, small_limit, doc
     assert_error_shape(response, 413)
 
 
-def test_a_form_body_over_the_upload_limit_answers_json_413(actors, small_limit):
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+def test_a_form_body_to_the_api_is_a_json_415_the_schema_states(actors, small_limit, content_type):
+    """The API takes what its schema documents: JSON (and files or YAML where an operation says so)."""
     response = client_for(actors, "admin").post("/api/v1/campaigns/", data="name=" + "x" * 20_000,
-                                                content_type="application/x-www-form-urlencoded")
-    assert_error_shape(response, 413)
+                                                content_type=content_type)
+    assert "Unsupported media type" in assert_error_shape(response, 415)["error"]
 
 
 def test_a_page_form_over_the_upload_limit_gets_a_readable_413_page(client, small_limit):

@@ -175,12 +175,6 @@ def test_bad_text_in_a_training_job_is_refused(actors):
     assert "config.backbone" in [e["field"] for e in body["detail"]["errors"]]
 
 
-def test_bad_text_in_a_form_encoded_api_body_is_refused(actors, campaign):
-    response = client_for(actors, "admin").post("/api/v1/campaigns/", data=f"name=x%00&spec={campaign.spec_version.spec_id}",
-                                                content_type="application/x-www-form-urlencoded")
-    assert_400_naming(response, "name")
-
-
 # --- query strings and paths ------------------------------------------------------------------------
 
 
