@@ -304,11 +304,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_healthy(port: int, process: subprocess.Popen, log_path: Path, *, name: str) -> None:
+    """Until the server on ``port`` answers /healthz 200; exits naming its log if it stops or takes 60 s."""
+    import http.client
+
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited ({process.returncode}); see {log_path}:\n{log_path.read_text()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name} did not answer /healthz in 60 s; see {log_path}")
+        time.sleep(0.2)
+
+
 @contextmanager
 def gunicorn(db_name: str, *, workers: int, threads: int = 1, log_name: str = "gunicorn"):
     """specloop.wsgi served on 127.0.0.1 at a free port; yields (port, process). Stopped on exit."""
-    import http.client
-
     port = free_port()
     env = {**os.environ, **bench_env(db_name)}
     log_path = Path(env["SPECLOOP_VAR_DIR"]) / f"{log_name}.log"
@@ -322,21 +341,7 @@ def gunicorn(db_name: str, *, workers: int, threads: int = 1, log_name: str = "g
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"gunicorn exited ({process.returncode}); see {log_path}:\n{log_path.read_text()[-3000:]}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn did not answer /healthz in 60 s; see {log_path}")
-            time.sleep(0.2)
+        wait_until_healthy(port, process, log_path, name="gunicorn")
         yield port, process
     finally:
         process.terminate()

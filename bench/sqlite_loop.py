@@ -12,13 +12,11 @@ before/after figure; the data is made through that checkout's own services.
 """
 
 import argparse
-import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +31,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=HERE.parent, help="the checkout to serve")
     args = parser.parse_args()
     root = args.root.resolve()
-    var = HERE.parent / "var" / "bench" / f"sqlite-loop-{abs(hash(str(root))) % 10_000}"
+    # One folder per served checkout (this one, or the worktree named by --root), made afresh each run.
+    var = HERE.parent / "var" / "bench" / ("sqlite-loop" if root == HERE.parent else f"sqlite-loop-{root.name}")
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
@@ -67,8 +66,9 @@ def main() -> None:
     lines = "\n".join(json.dumps({"prompt": f"bench prompt {i}", "responses": [f"reply {i}.a", f"reply {i}.b"]})
                       for i in range(args.tasks))
     services.items_import(campaign=campaign, text=lines, fmt="jsonl")
-    tokens = [token for _, token in bench.raters(args.raters)]
-    services.campaign_raters_add(campaign=campaign, usernames=[f"bench_rater{i:03d}" for i in range(args.raters)])
+    raters = bench.raters(args.raters)
+    tokens = [token for _, token in raters]
+    services.campaign_raters_add(campaign=campaign, usernames=[user.username for user, _ in raters])
     keys = [c["key"] for c in version.document["categories"]]
 
     port = bench.free_port()
@@ -78,17 +78,7 @@ def main() -> None:
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"runserver did not start; see {log_path}") from None
-                time.sleep(0.2)
+        bench.wait_until_healthy(port, server, log_path, name="runserver")
         run = run_load_threads(port=port, tokens=tokens, campaign_id=campaign.pk, bodies=payloads(keys),
                                warmup=args.warmup, seconds=args.seconds)
     finally:
