@@ -102,8 +102,8 @@ def _bad_input(request: HttpRequest) -> list[dict[str, str]]:
         if key.startswith("HTTP_") and isinstance(value, str) and (reason := bad_text_reason(value)):
             errors.append({"field": key[5:].replace("_", "-").title(), "message": f"(header) {reason}"})
     sources = [("query parameter", request.GET)]
-    # API form bodies are read by DRF's parsers (specloop.parsers); reading them here would take the
-    # stream from a view that wants it raw.
+    # API bodies are read by the view's parsers (specloop.parsers; a form body is a 415 there); reading
+    # them here would take the stream from a view that wants it raw.
     if request.method == "POST" and not is_api(request) and request.content_type in FORM_TYPES:
         sources.append(("form field", request.POST))
     for kind, data in sources:

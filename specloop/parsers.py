@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.http import QueryDict
 from rest_framework import parsers
 
 from .errors import PayloadTooLarge, ValidationFailed
@@ -63,28 +62,3 @@ class JSONParser(parsers.JSONParser):
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
-
-
-def _checked_form(data):
-    """A form's fields, named as sent (a repeated field by its position)."""
-    checked_body({key: values[0] if len(values) == 1 else values for key, values in data.lists()})
-    return data
-
-
-class FormParser(parsers.FormParser):
-    def parse(self, stream, media_type=None, parser_context=None):
-        encoding = parsers.get_encoding(parser_context or {})
-        try:
-            text = read_limited(stream).decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise ValidationFailed.one("body", f"the body is not {encoding} text (byte {exc.start})") from None
-        return _checked_form(QueryDict(text, encoding=encoding))
-
-
-class MultiPartParser(parsers.MultiPartParser):
-    """Form fields are checked; uploaded files are read by the view that knows their format."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        result = super().parse(stream, media_type, parser_context)
-        _checked_form(result.data)
-        return result
