@@ -82,8 +82,6 @@ class TextInputMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs) -> HttpResponse | None:
         try:
             errors = _bad_input(request)
-        except ApplicationError as exc:
-            return error_response(request, exc)
         except Exception as exc:  # reading the form: too large, too many fields
             known = known_error(exc)
             if known is None:
