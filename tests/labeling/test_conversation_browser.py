@@ -127,7 +127,6 @@ def test_the_rater_sees_the_last_human_turn_of_a_long_conversation_and_the_empty
         expect(empty).to_have_text(EMPTY_MARK)
         expect(empty).to_be_visible()
         screenshot(page, f"rate-conversation-{page.name}-{n}.png", full_page=False)
-        page.screenshot(path=f"/tmp/rate_{page.name}_{n}.png")
         assert page.evaluate(OVERFLOW)[0] <= page.evaluate(OVERFLOW)[1] + 1  # nothing wider than the screen
         before = page.locator("#task").get_attribute("data-assignment")
         page.keyboard.press("3")
@@ -152,5 +151,4 @@ def test_the_disagreement_queue_shows_the_last_human_turn_and_the_empty_reply_ma
     empty = item.locator(".qi-replies .empty-reply")
     expect(empty).to_have_text(EMPTY_MARK)
     expect(empty).to_be_visible()
-    page.screenshot(path=f"/tmp/rate_queue_{page.name}.png")
     screenshot(page, f"queue-conversation-{page.name}.png", full_page=False)

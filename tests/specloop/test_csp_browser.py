@@ -113,7 +113,6 @@ def test_the_spec_pages_and_an_inline_edit_work_under_the_policy(watched, actors
     form.locator("button[type=submit]").click()
     expect(page.locator("#cat-self_harm .cat-name")).to_have_text("Self-harm")
     screenshot(page, "csp-spec-version.png")
-    page.screenshot(path="/tmp/csp_spec_version.png", full_page=True)
     watched.assert_clean("spec version page after an inline edit")
 
     watched.open(f"/specs/{spec_v2.spec_id}/diff/?from=1&to=2")
@@ -155,7 +154,7 @@ def test_the_rater_page_takes_a_judgment_under_the_policy(watched, actors, campa
     page.keyboard.press("Enter")
     expect(page.locator("#task")).not_to_have_attribute("data-assignment", before)
     assert campaign.judgments.filter(rater=actors.rater).count() == 1
-    page.screenshot(path="/tmp/csp_rate.png", full_page=False)
+    screenshot(page, "csp-rate.png")
     watched.assert_clean("rater page after a judgment")
 
 
@@ -172,7 +171,7 @@ def test_the_campaign_pages_draw_their_charts_under_the_policy(watched, actors, 
 
     watched.open(f"/campaigns/{campaign.pk}/agreement/")
     assert charts_drawn(page) >= 3  # fields, categories, per day
-    page.screenshot(path="/tmp/csp_agreement.png", full_page=True)
+    screenshot(page, "csp-agreement.png")
     page.locator("#queue .queue-item .qi-action").first.click()  # the adjudication form, over htmx
     expect(page.locator("#queue form.adjudication-form")).to_be_visible()
     watched.assert_clean("agreement dashboard")
@@ -208,7 +207,7 @@ def test_the_training_model_and_export_pages_draw_their_charts_under_the_policy(
         watched.assert_clean(path)
     bars = page.locator(".acc-bar").evaluate_all("bars => bars.map(b => b.offsetWidth)")
     assert bars and all(width > 0 for width in bars)  # per-category accuracy bars keep their width
-    page.screenshot(path="/tmp/csp_model.png", full_page=True)
+    screenshot(page, "csp-model.png")
 
     for path in ("/training/new/", "/models/", "/exports/"):
         watched.open(path)
@@ -221,7 +220,7 @@ def test_the_api_docs_render_under_the_policy(watched, actors):
     watched.open("/api/docs/")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("SpecLoop API")
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
-    page.screenshot(path="/tmp/csp_api_docs.png", full_page=False)
+    screenshot(page, "csp-api-docs.png")
     watched.assert_clean("API docs")
 
 
