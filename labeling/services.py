@@ -272,14 +272,19 @@ _ITEM_COLUMNS = ("id", "campaign_id", "prompt", "responses", "meta", "category")
 _ASSIGNMENT_COLUMNS = ("id", "task_id", "campaign_id", "rater_id", "swapped", "status", "created_at", "expires_at")
 
 
+@functools.cache
+def _json_flags(model, field_names: tuple[str, ...]) -> tuple[bool, ...]:
+    """Which of ``field_names`` are JSON fields; looked up once per column list, not per row."""
+    return tuple(model._meta.get_field(name).get_internal_type() == "JSONField" for name in field_names)
+
+
 def _from_row(model, field_names: tuple[str, ...], values) -> Any:
     """An instance built as the ORM builds one for ``.only(*field_names)``: fields not read are deferred
     (loaded from the database if touched), never left at their model defaults."""
-    converted = []
-    for name, value in zip(field_names, values):
-        if model._meta.get_field(name).get_internal_type() == "JSONField" and isinstance(value, (str, bytes)):
-            value = json.loads(value)
-        converted.append(value)
+    converted = [
+        json.loads(value) if is_json and isinstance(value, (str, bytes)) else value
+        for is_json, value in zip(_json_flags(model, field_names), values)
+    ]
     return model.from_db(connection.alias, list(field_names), converted)
 
 
