@@ -10,7 +10,6 @@ forms poll.
 import json
 import logging
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -19,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from specloop.errors import ApplicationError, NotFound
+from specloop.inprocess import run_in_process
 
 from .imports import check_size
 from .models import Campaign, ImportJob
@@ -134,17 +134,7 @@ def import_job_dispatch(*, job_id: int) -> None:
 
         import_job_run_task.apply_async(args=[job_id], task_id=f"import-job-{job_id}")
         return
-    if settings.TRAINING_INPROCESS == "sync":
-        import_job_run(job_id=job_id)
-        return
-
-    def run() -> None:
-        try:
-            import_job_run(job_id=job_id)
-        finally:
-            connection.close()
-
-    threading.Thread(target=run, name=f"import-job-{job_id}", daemon=True).start()
+    run_in_process(lambda: import_job_run(job_id=job_id), name=f"import-job-{job_id}")
 
 
 class _Progress:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from labeling import selectors as labeling_selectors
 from labeling.models import ExportSnapshot
 from specloop.errors import Conflict, ServiceUnavailable, ValidationFailed
+from specloop.inprocess import run_in_process
 
 from .models import JobLog, JobMetric, TrainingJob
 
@@ -213,17 +214,7 @@ def training_job_dispatch(*, job_id: int) -> None:
         TrainingJob.objects.filter(pk=job_id).update(dispatched_at=timezone.now())  # a worker may have it already
         return
     TrainingJob.objects.filter(pk=job_id).update(dispatched_at=timezone.now())
-    if settings.TRAINING_INPROCESS == "sync":
-        training_job_run(job_id=job_id)
-        return
-
-    def run() -> None:
-        try:
-            training_job_run(job_id=job_id)
-        finally:
-            connection.close()
-
-    threading.Thread(target=run, name=f"training-job-{job_id}", daemon=True).start()
+    run_in_process(lambda: training_job_run(job_id=job_id), name=f"training-job-{job_id}")
 
 
 # --- run -------------------------------------------------------------------------------------------
