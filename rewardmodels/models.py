@@ -7,7 +7,9 @@ from django.db import models
 class RewardModel(models.Model):
     REWARD = "reward"
     COST = "cost"
-    KIND_CHOICES = [(REWARD, "reward model (helpfulness)"), (COST, "cost model (harmlessness)")]
+    SAFETY = "safety"
+    KIND_CHOICES = [(REWARD, "reward model (helpfulness)"), (COST, "cost model (harmlessness)"),
+                    (SAFETY, "safety classifier (prompt harm, categories, refusal, reply harm)")]
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)

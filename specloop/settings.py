@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "labeling",
     "rewardmodels",
     "training",
+    "safety",
 ]
 
 MIDDLEWARE = [

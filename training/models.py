@@ -9,9 +9,11 @@ class TrainingJob(models.Model):
     COST_MODEL = "cost_model"
     CONSTRAINED_FINETUNE = "constrained_finetune"
     EVALUATION = "evaluation"
+    SAFETY_CLASSIFIER = "safety_classifier"
     KIND_CHOICES = [
         (REWARD_MODEL, "reward model"),
         (COST_MODEL, "cost model"),
+        (SAFETY_CLASSIFIER, "safety classifier"),
         (CONSTRAINED_FINETUNE, "constrained fine-tune"),
         (EVALUATION, "evaluation"),
     ]
@@ -27,6 +29,7 @@ class TrainingJob(models.Model):
     kind = models.CharField(max_length=32, choices=KIND_CHOICES)
     name = models.CharField(max_length=200, blank=True)
     exports = models.ManyToManyField("labeling.ExportSnapshot", related_name="training_jobs")
+    prompt_sets = models.ManyToManyField("safety.PromptSet", related_name="training_jobs", blank=True)
     config = models.JSONField(default=dict)  # validated, every default filled in
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=QUEUED, db_index=True)
     progress = models.FloatField(default=0.0)  # 0..1
