@@ -86,3 +86,34 @@ class GuardDecision(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["guard", "-created_at"], name="safety_decision_guard_time")]
+
+
+class PromptSetImport(models.Model):
+    """A prompt-set file imported off the request thread; the import form's progress bar polls it.
+
+    Like labeling's ``ImportJob``: the upload waits under MEDIA_ROOT until the job ends, progress is written to a
+    small file beside it while the import's single transaction runs, and the row holds the outcome.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STATUS_CHOICES = [(QUEUED, "queued"), (RUNNING, "running"), (SUCCEEDED, "succeeded"), (FAILED, "failed")]
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    spec_version = models.ForeignKey("taxonomy.SpecVersion", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    options = models.JSONField(default=dict)  # format, column mapping, taxonomy, default label, filename
+    upload = models.CharField(max_length=500, blank=True)  # relative to MEDIA_ROOT; emptied when the job ends
+    size_bytes = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED)
+    progress = models.FloatField(default=0.0)
+    lines = models.PositiveIntegerField(default=0)
+    prompt_set = models.ForeignKey(PromptSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.JSONField(null=True, blank=True)  # {"error", "detail", "line"?}
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
