@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from labeling.urls import api_urlpatterns as labeling_api
 from rewardmodels.urls import api_urlpatterns as rewardmodels_api
+from safety.urls import api_urlpatterns as safety_api
 from taxonomy.urls import api_urlpatterns as taxonomy_api
 from training.urls import api_urlpatterns as training_api
 
@@ -21,10 +22,12 @@ urlpatterns = [
     path("exports/", include("labeling.export_urls")),
     path("training/", include("training.page_urls")),
     path("models/", include("rewardmodels.page_urls")),
+    path("safety/", include("safety.page_urls")),
     path("api/v1/", include(taxonomy_api)),
     path("api/v1/", include(labeling_api)),
     path("api/v1/", include(training_api)),
     path("api/v1/", include(rewardmodels_api)),
+    path("api/v1/", include(safety_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up code as a script file (?script), not inline: the CSP holds.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -6,6 +6,7 @@ import pytest
 
 from labeling.api import AdjudicationIn, CampaignCreateIn, CampaignRatersIn, ExportIn, JudgmentIn, SkipIn
 from rewardmodels.api import ScoreIn
+from safety.api import DecisionsSendIn, GuardCreateIn, GuardItemIn, GuardScoreIn, PromptSetFromSpecIn
 from specloop.errors import ValidationFailed
 from specloop.serializers import Body, _flatten, body_parse
 from taxonomy.api import SpecCreateIn, SpecDocumentIn, SpecEditorsIn
@@ -32,6 +33,14 @@ BODIES = {
     SpecEditorsIn: [{"usernames": ["p"]}, {"usernames": [None]}],
     JobCreateIn: [{"kind": "reward_model", "export": 1}, {"kind": "nope"}, {"kind": "reward_model", "export": 1, "exports": [2]},
                   {"kind": "cost_model", "exports": [1, 2], "config": {"epochs": 2}, "name": "n"}],
+    GuardCreateIn: [{"name": "g", "safety_classifier": 1}, {"name": "g", "safety_classifier": "1"},
+                    {"name": "g", "safety_classifier": 1, "spec": 2, "version": 1, "cost_model": None, "log_decisions": True},
+                    {"safety_classifier": 1, "log_decisions": "yes"}],
+    GuardItemIn: [{"prompt": "p"}, {"prompt": "p", "response": None}, {"prompt": ""}, {"response": "r"}],
+    GuardScoreIn: [{"prompt": "p"}, {"prompt": "p", "response": "r", "guard": 1}, {"items": [{"prompt": "p"}]},
+                   {"items": [{"prompt": 1}]}, {"items": []}, {"prompt": "p", "items": [{"prompt": "q"}]}, {"guard": "x"}],
+    DecisionsSendIn: [{"decisions": [1, 2], "campaign": 3}, {"decisions": [], "campaign": 3}, {"decisions": ["1"]}],
+    PromptSetFromSpecIn: [{"spec": 1}, {"spec": 1, "version": 2, "name": "n"}, {"spec": "1"}, {"name": 3}],
 }
 CASES = [(cls, body) for cls, bodies in BODIES.items() for body in bodies + JUNK]
 
