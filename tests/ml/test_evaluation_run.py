@@ -206,3 +206,20 @@ def test_max_prompts_takes_a_seeded_sample_in_the_sets_order(tmp_path):
 def test_generating_without_a_policy_folder_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no policy"):
         run(tmp_path, {})
+
+
+def test_a_tiny_safety_classifier_scores_generated_replies_end_to_end(tmp_path, tiny_policy):
+    from training.ml.safety import build_tiny_classifier, load_classifier
+
+    classifier = load_classifier(build_tiny_classifier(tmp_path / "classifier", SPEC["categories"]), device="cpu")
+
+    result = run(tmp_path / "out", {"max_new_tokens": 4}, policy=tiny_policy, classifier=classifier)
+
+    items = read_items(result)
+    assert result.status == "succeeded" and len(items) == 5
+    for item in items:
+        assert sum(item["refusal_probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert item["refusal"] == max(item["refusal_probabilities"], key=item["refusal_probabilities"].get)
+        assert set(item["category_probabilities"]) == {"violent_crime", "cooking"}
+        assert item["harmful"] == (item["response_harmful"] >= 0.5)
+    assert result.metrics["n"] == 5 and set(result.metrics["by_category"]) == {"violent_crime", "cooking"}
