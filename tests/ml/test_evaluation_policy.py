@@ -152,7 +152,20 @@ def test_the_converted_default_policy_answers_a_plain_question():
 
     from training.ml.evaluation.policy import generate_replies, load_policy
 
-    tokenizer, model = load_policy(str(REAL_POLICY), "cpu")
+    tokenizer, model = load_policy(str(REAL_POLICY), "cpu", bf16=False)
     assert model.dtype == torch.float32 and tokenizer.padding_side == "left"
     replies = generate_replies(tokenizer, model, ["What is the capital of France?"], max_new_tokens=12)
     assert "Paris" in replies[0]
+
+
+def test_policy_weights_are_bf16_only_where_the_device_computes_bf16_natively(monkeypatch):
+    import torch
+
+    from training.ml.evaluation.policy import policy_dtype
+    from training.ml.safety import infer
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(infer, "cpu_has_native_bf16", lambda: True)
+    assert policy_dtype(cpu, True) == torch.bfloat16 and policy_dtype(cpu, False) == torch.float32
+    monkeypatch.setattr(infer, "cpu_has_native_bf16", lambda: False)
+    assert policy_dtype(cpu, True) == torch.float32

@@ -24,7 +24,7 @@ class EvaluationConfig:
     seed: int = 0                 # seeds sampling and the max_prompts sample
     max_prompts: int = 0          # evaluate a seeded sample of at most this many prompts; 0 = all
     device: str = "auto"          # auto (CUDA when present) | cpu | cuda
-    bf16: bool = True             # bf16 policy weights and autocast where the device supports it (CUDA)
+    bf16: bool = True             # bf16 policy weights where the device computes bf16 natively (CUDA, AMX CPUs)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
