@@ -224,7 +224,9 @@ def generate_replies(tokenizer, model, prompts: list[str], *, max_new_tokens: in
     encoded = [chat_prompt_ids(tokenizer, p) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]), reverse=True)  # little padding per batch
     pad_id = tokenizer.pad_token_id
-    eos = tokenizer.eos_token_id
+    # The model's own stop tokens first: chat models often stop at an end-of-turn token the tokenizer's eos is not.
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    eos = eos if eos is not None else tokenizer.eos_token_id
     settings = {"max_new_tokens": max_new_tokens, "do_sample": do_sample, "pad_token_id": pad_id}
     if eos is not None:
         settings["eos_token_id"] = eos
