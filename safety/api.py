@@ -206,8 +206,9 @@ class PromptSetImportApi(APIView):
 
     @extend_schema(summary="A large prompt-set import's status and progress (your own imports only)",
                    responses={200: PromptSetImportOut})
-    def get(self, request: Request, job_id: int) -> Response:
-        return Response(import_jobs.prompt_set_import_out(selectors.prompt_set_import_get(user=request.user, job_id=job_id)))
+    def get(self, request: Request, import_id: int) -> Response:
+        job = selectors.prompt_set_import_get(user=request.user, job_id=import_id)
+        return Response(import_jobs.prompt_set_import_out(job))
 
 
 # --- guards ---------------------------------------------------------------------------------------

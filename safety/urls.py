@@ -5,7 +5,7 @@ from . import api
 api_urlpatterns = [
     path("prompt-sets/", api.PromptSetListCreateApi.as_view(), name="api-prompt-set-list"),
     path("prompt-sets/from-spec/", api.PromptSetFromSpecApi.as_view(), name="api-prompt-set-from-spec"),
-    path("prompt-sets/imports/<int:job_id>/", api.PromptSetImportApi.as_view(), name="api-prompt-set-import"),
+    path("prompt-sets/imports/<int:import_id>/", api.PromptSetImportApi.as_view(), name="api-prompt-set-import"),
     path("prompt-sets/<int:prompt_set_id>/", api.PromptSetDetailApi.as_view(), name="api-prompt-set-detail"),
     path("prompt-sets/<int:prompt_set_id>/prompts.jsonl", api.PromptSetPromptsApi.as_view(), name="api-prompt-set-prompts"),
     path("guards/", api.GuardListCreateApi.as_view(), name="api-guard-list"),
