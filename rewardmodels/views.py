@@ -15,7 +15,7 @@ from specloop.errors import ValidationFailed
 from specloop.roles import ADMIN, POLICY, role_required
 from training.views import config_rows, metric_rows, number, percent
 
-from . import selectors, services
+from . import safety_pages, selectors, services
 from .models import RewardModel
 
 
@@ -25,6 +25,18 @@ class ScoreForm(forms.Form):
     response = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), strip=False,
                                max_length=services.MAX_TEXT_CHARS,
                                error_messages={"required": "Type a reply to score."})
+
+
+class SafetyTryForm(forms.Form):
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), strip=False, max_length=services.MAX_TEXT_CHARS,
+                             error_messages={"required": "Type a prompt to classify."})
+    response = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), strip=False,
+                               max_length=services.MAX_TEXT_CHARS,
+                               help_text="Optional: without a reply the prompt alone is judged.")
+
+
+def _try_form(model: RewardModel, data=None) -> forms.Form:
+    return SafetyTryForm(data) if model.kind == RewardModel.SAFETY else ScoreForm(data)
 
 
 def _category_rows(model: RewardModel, per_category: Any) -> list[dict[str, Any]]:
@@ -72,6 +84,7 @@ def _distributions(distributions: Any) -> dict[str, Any] | None:
 def model_list_view(request: HttpRequest) -> HttpResponse:
     models = list(selectors.reward_model_list(user=request.user)[:500])
     rows = [{"model": m, "accuracy": percent((m.metrics or {}).get("accuracy")),
+             "refusal_accuracy": percent(((m.metrics or {}).get("response_refusal") or {}).get("accuracy")),
              "sign_accuracy": percent((m.metrics or {}).get("sign_accuracy")), "exports": list(m.exports.all())}
             for m in models]
     return render(request, "rewardmodels/model_list.html", {"rows": rows})
@@ -79,6 +92,11 @@ def model_list_view(request: HttpRequest) -> HttpResponse:
 
 def _detail_context(model: RewardModel) -> dict[str, Any]:
     metrics = model.metrics if isinstance(model.metrics, dict) else {}
+    if model.kind == RewardModel.SAFETY:
+        return {"model": model, "exports": list(model.exports.all()), "headline": metric_rows(metrics),
+                "prompt_sets": list(model.job.prompt_sets.select_related("spec_version__spec").order_by("pk")),
+                "data_files": model.job.data_files or [], "config_rows": config_rows(model.config),
+                "chart_data": {}, **safety_pages.safety_context(metrics)}
     calibration = _calibration(metrics.get("calibration"))
     distributions = _distributions(metrics.get("distributions"))
     categories = _category_rows(model, metrics.get("per_category"))
@@ -96,24 +114,29 @@ def _detail_context(model: RewardModel) -> dict[str, Any]:
 @role_required(POLICY, ADMIN)
 def model_detail_view(request: HttpRequest, model_id: int) -> HttpResponse:
     model = selectors.reward_model_get(user=request.user, model_id=model_id)
-    return render(request, "rewardmodels/model_detail.html", {**_detail_context(model), "score_form": ScoreForm()})
+    return render(request, "rewardmodels/model_detail.html", {**_detail_context(model), "score_form": _try_form(model)})
 
 
 @role_required(POLICY, ADMIN)
 @require_POST
 def model_score_view(request: HttpRequest, model_id: int) -> HttpResponse:
     model = selectors.reward_model_get(user=request.user, model_id=model_id)
-    form = ScoreForm(request.POST)
-    score = None
+    form = _try_form(model, request.POST)
+    score = classified = None
     if form.is_valid():
-        items = [{"prompt": form.cleaned_data["prompt"], "response": form.cleaned_data["response"]}]
+        prompt, response = form.cleaned_data["prompt"], form.cleaned_data["response"]
         try:
-            score = services.reward_model_score(model=model, data={"items": items})[0]
+            if model.kind == RewardModel.SAFETY:
+                classified = safety_pages.try_result(services.safety_model_classify(
+                    model=model, prompt=prompt, response=response if response.strip() else None))
+            else:
+                score = services.reward_model_score(model=model, data={"items": [
+                    {"prompt": prompt, "response": response}]})[0]
         except ValidationFailed as error:
             form.add_error(None, error.message)
         except OSError as error:  # the checkpoint folder is gone or unreadable
             form.add_error(None, f"The model's checkpoint could not be read: {error}")
-    context = {"model": model, "score_form": form, "score": score}
+    context = {"model": model, "score_form": form, "score": score, "classified": classified}
     if request.htmx:
         return render(request, "rewardmodels/model_detail.html#try-it", context, status=400 if form.errors else 200)
     return render(request, "rewardmodels/model_detail.html", {**_detail_context(model), **context},

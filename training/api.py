@@ -27,6 +27,7 @@ def job_out(job: TrainingJob, *, full: bool = False) -> dict[str, Any]:
         "id": job.pk, "name": job.name, "kind": job.kind, "status": job.status,
         "progress": round(job.progress, 4), "eta_seconds": job.eta_seconds,
         "exports": sorted(e.pk for e in job.exports.all()),
+        "prompt_sets": sorted(p.pk for p in job.prompt_sets.all()),
         "reward_model": reward_model.pk if reward_model else None,
         "error": job.error, "cancel_requested": job.cancel_requested, "steps": job.steps,
         "worker_host": job.worker_host, "device": job.device,
@@ -53,6 +54,7 @@ class JobOut(serializers.Serializer):
     progress = serializers.FloatField()
     eta_seconds = serializers.FloatField(allow_null=True)
     exports = serializers.ListField(child=serializers.IntegerField())
+    prompt_sets = serializers.ListField(child=serializers.IntegerField(), help_text="prompt set ids")
     reward_model = serializers.IntegerField(allow_null=True)
     error = serializers.CharField()
     cancel_requested = serializers.BooleanField()
@@ -85,15 +87,22 @@ class LogOut(serializers.Serializer):
 class JobCreateIn(Body):
     """A launch; the config's keys and ranges, and the exports you may use, are checked by the job service."""
 
-    not_object_message = 'send a JSON object: {"kind", "export" or "exports", "config"}'
+    not_object_message = 'send a JSON object: {"kind", "export" or "exports" and/or "prompt_sets", "config"}'
     kind = Choice(TrainingJob.KIND_CHOICES,
                   message=f"must be one of {', '.join(k for k, _ in TrainingJob.KIND_CHOICES)}")
     export = Integer(required=False, help_text="one export snapshot id")
     exports = List(child=Integer(), required=False, allow_empty=False, help_text="several snapshots, trained together",
                    message='name at least one export snapshot: "export": id or "exports": [ids]')
+    prompt_sets = List(child=Integer(), required=False, help_text=(
+        "prompt set ids: an evaluation's prompts (at least one), a safety classifier's labelled rows"),
+        message='send a list of prompt set ids, e.g. "prompt_sets": [3, 4]')
     config = Object(required=False, allow_null=True, help_text=(
-        "backbone, max_length, batch_size, epochs, learning_rate, seed, eval_fraction, use_margin, "
-        "center_rewards, sign_weight, grad_accum, max_steps, eval_every, device, bf16, max_pairs"))
+        "per kind. reward_model / cost_model: backbone, max_length, batch_size, epochs, learning_rate, seed, "
+        "eval_fraction, use_margin, center_rewards, sign_weight, grad_accum, max_steps, eval_every, device, bf16, "
+        "max_pairs. safety_classifier: backbone, max_length, batch_size, epochs, learning_rate, seed, "
+        "eval_fraction, per-head loss weights, ... evaluation: policy, use_responses, safety_classifier, "
+        "reward_model, cost_model (registry ids), max_new_tokens, batch_size, do_sample, temperature, top_p, "
+        "seed, max_prompts, device, bf16"))
     name = Text(required=False, allow_blank=True, max_length=200, message="must be text of at most 200 characters")
     idempotency_key = Text(required=False, max_length=200, help_text=(
         "makes a retry safe: the same key (here or in the Idempotency-Key header) with the same request "
@@ -114,7 +123,7 @@ class TrainingJobListCreateApi(APIView):
                    responses=JobOut(many=True))
     def get(self, request: Request) -> Response:
         services.training_jobs_reap()
-        jobs = selectors.job_list(user=request.user).prefetch_related("exports")
+        jobs = selectors.job_list(user=request.user).prefetch_related("exports", "prompt_sets")
         for field in ("status", "kind"):
             if value := request.query_params.get(field):
                 jobs = jobs.filter(**{field: value})
@@ -132,7 +141,7 @@ class TrainingJobListCreateApi(APIView):
             raise ValidationFailed.one("idempotency_key", "differs from the Idempotency-Key header; send one of them")
         job = services.training_job_create(
             user=request.user, kind=data.get("kind"), export_ids=data.get("exports", data.get("export")),
-            config=data.get("config"), name=data.get("name", ""), idempotency_key=data.get("idempotency_key", key))
+            prompt_set_ids=data.get("prompt_sets"), config=data.get("config"), name=data.get("name", ""), idempotency_key=data.get("idempotency_key", key))
         replayed = job.replayed
         job.refresh_from_db()
         return Response(job_out(job, full=True), status=200 if replayed else 201)

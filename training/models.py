@@ -30,6 +30,9 @@ class TrainingJob(models.Model):
     name = models.CharField(max_length=200, blank=True)
     exports = models.ManyToManyField("labeling.ExportSnapshot", related_name="training_jobs")
     prompt_sets = models.ManyToManyField("safety.PromptSet", related_name="training_jobs", blank=True)
+    # Server-side input files under MEDIA_ROOT that no REST client can name: the public-data rows of
+    # `manage.py safety_classifier_train`, as [{"name", "path", "sha256", "n_rows", "n_pairs", "spec_version"}].
+    data_files = models.JSONField(default=list, blank=True)
     config = models.JSONField(default=dict)  # validated, every default filled in
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=QUEUED, db_index=True)
     progress = models.FloatField(default=0.0)  # 0..1

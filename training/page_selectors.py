@@ -6,14 +6,14 @@ from typing import Any
 from django.db.models import QuerySet
 
 from .models import JobMetric, TrainingJob
-from .selectors import job_list
+from .selectors import job_list, prompt_sets_usable
 
 Series = dict[str, dict[str, list[list[float]]]]  # {split: {metric: [[step, value], ...]}}
 
 
 def job_list_filtered(*, user, status: str = "", kind: str = "") -> QuerySet[TrainingJob]:
     """The user's jobs (selectors.job_list), narrowed by status and kind, with their inputs prefetched."""
-    jobs = job_list(user=user).prefetch_related("exports")
+    jobs = job_list(user=user).prefetch_related("exports", "prompt_sets")
     if status:
         jobs = jobs.filter(status=status)
     if kind:
@@ -53,3 +53,16 @@ def job_metric_series_many(*, jobs: list[TrainingJob]) -> dict[int, Series]:
 def job_exports(*, job: TrainingJob) -> list:
     """The job's input snapshots with their campaigns, in id order."""
     return list(job.exports.select_related("campaign").order_by("pk"))
+
+
+def job_prompt_sets(*, job: TrainingJob) -> list:
+    """The job's prompt sets with their spec versions, in id order."""
+    return list(job.prompt_sets.select_related("spec_version__spec").order_by("pk"))
+
+
+def launch_choices(*, user) -> tuple[list, list]:
+    """What the launch form offers beside the exports: the prompt sets and the registry's models ``user`` may use."""
+    from rewardmodels.selectors import reward_model_list
+
+    prompt_sets = list(prompt_sets_usable(user=user).select_related("spec_version__spec", "created_by").order_by("-created_at", "-id")[:500])
+    return prompt_sets, list(reward_model_list(user=user)[:500])

@@ -12,14 +12,28 @@ from specloop import roles
 from .models import JobLog, JobMetric, TrainingJob
 
 
+def prompt_sets_usable(*, user) -> QuerySet:
+    """The prompt sets ``user`` may read and so name as a job's input (the safety app's own rule when it has one)."""
+    try:
+        from safety.selectors import prompt_set_list
+    except ImportError:  # before the safety app's reads exist: admins and the policy team read every set
+        from safety.models import PromptSet
+
+        return PromptSet.objects.all() if roles.has_role(user, roles.ADMIN, roles.POLICY) else PromptSet.objects.none()
+    return prompt_set_list(user=user)
+
+
 def job_list(*, user) -> QuerySet[TrainingJob]:
-    """Admins see every job; a policy user the jobs whose every input export they can see."""
+    """Admins see every job; a policy user the jobs whose every input export and prompt set they can see."""
     qs = TrainingJob.objects.select_related("created_by", "reward_model")
     if roles.has_role(user, roles.ADMIN):
         return qs
     if roles.has_role(user, roles.POLICY):
+        from safety.models import PromptSet
+
         hidden = ExportSnapshot.objects.exclude(pk__in=labeling_selectors.export_list(user=user).values("pk"))
-        return qs.exclude(exports__in=hidden)
+        hidden_sets = PromptSet.objects.exclude(pk__in=prompt_sets_usable(user=user).values("pk"))
+        return qs.exclude(exports__in=hidden).exclude(prompt_sets__in=hidden_sets)
     return qs.none()
 
 

@@ -34,8 +34,13 @@ from .models import JobLog, JobMetric, TrainingJob
 
 logger = logging.getLogger(__name__)
 
-# Job kinds the workers can run today, and the ml package's name for each.
+# The pair-model kinds and the ml package's name for each (rewardmodels.ml trains both).
 ML_KINDS = {TrainingJob.REWARD_MODEL: "reward", TrainingJob.COST_MODEL: "cost"}
+# Every kind a worker runs today (constrained_finetune comes with the next issue).
+RUNNABLE_KINDS = (TrainingJob.REWARD_MODEL, TrainingJob.COST_MODEL, TrainingJob.SAFETY_CLASSIFIER,
+                  TrainingJob.EVALUATION)
+# An evaluation's config names registry models by id: the config key → the registry kind it must be.
+REGISTRY_KEYS = {"safety_classifier": "safety", "reward_model": "reward", "cost_model": "cost"}
 # Errors that say "try again later" (the database or the broker went away), not "this job is wrong".
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError)
 MAX_ATTEMPTS = 3
@@ -50,41 +55,120 @@ def worker_host() -> str:
 # --- create ----------------------------------------------------------------------------------------
 
 
-def job_config_validate(*, kind: Any, config: Any) -> dict[str, Any]:
-    """The job's full config (defaults filled in), or ValidationFailed naming every bad key."""
+def job_config_validate(*, kind: Any, config: Any, user=None) -> dict[str, Any]:
+    """The job's full config (defaults filled in), or ValidationFailed naming every bad key.
+
+    Each kind has its own settings: reward and cost models ``rewardmodels.ml.TrainConfig``, the safety
+    classifier ``training.ml.safety.SafetyClassifierConfig``, an evaluation ``training.ml.evaluation.EvaluationConfig``
+    whose registry ids must name models of the right kind that ``user`` may use (None: any model).
+    """
     known = dict(TrainingJob.KIND_CHOICES)
     if kind not in known:
         raise ValidationFailed.one("kind", f"must be one of {', '.join(known)}")
-    if kind not in ML_KINDS:
+    if kind not in RUNNABLE_KINDS:
         raise ValidationFailed.one(
-            "kind", f"{kind} jobs are not available yet; available kinds: {', '.join(ML_KINDS)}")
+            "kind", f"{kind} jobs are not available yet; available kinds: {', '.join(RUNNABLE_KINDS)}")
     if config is None:
         config = {}
     if not isinstance(config, dict):
         raise ValidationFailed.one("config", "send a JSON object of settings, e.g. {\"epochs\": 1}")
     if "kind" in config:
         raise ValidationFailed.one("config.kind", "the job's kind sets this; leave it out of config")
+    if kind == TrainingJob.SAFETY_CLASSIFIER:
+        from .ml import safety as safety_ml
+
+        cfg = _config_parse(safety_ml.safety_config_from_dict, config)
+        cfg.backbone = _model_name(cfg.backbone, field="config.backbone")
+        return dataclasses.asdict(cfg)
+    if kind == TrainingJob.EVALUATION:
+        return _evaluation_config_validate(config, user=user)
     from rewardmodels import ml
 
-    try:
-        cfg = ml.config_from_dict({**config, "kind": ML_KINDS[kind]})
-    except ml.ConfigError as exc:
-        raise ValidationFailed([{"field": f"config.{e['field']}", "message": e["message"]} for e in exc.errors]) from None
-    models_dir = Path(settings.MODELS_DIR)
-    try:  # a default, a folder inside the models directory, or a hub id: never any other server path
-        source, target = ml.backbone_kind(cfg.backbone, models_dir)
-    except ml.BackboneError as exc:
-        raise ValidationFailed.one("config.backbone", str(exc)) from None
-    if source == "folder":
-        # Kept as "./<folder>", relative to the models directory: the same on a worker whose models directory
-        # is elsewhere, shown without a server path, and never mistaken for a hub id if the folder goes.
-        cfg.backbone = f"./{Path(target).relative_to(models_dir.resolve()).as_posix()}"
+    cfg = _config_parse(ml.config_from_dict, {**config, "kind": ML_KINDS[kind]})
+    cfg.backbone = _model_name(cfg.backbone, field="config.backbone")
     return dataclasses.asdict(cfg)
 
 
-def _exports_resolve(*, user, export_ids: Any) -> list[ExportSnapshot]:
-    if isinstance(export_ids, (int, str)) and not isinstance(export_ids, bool):
-        export_ids = [export_ids]
+def _config_parse(parse, config: dict[str, Any]):
+    """The ml package's config dataclass; its ConfigError as ValidationFailed with ``config.`` in front of each field."""
+    from rewardmodels import ml
+
+    try:
+        return parse(config)
+    except ml.ConfigError as exc:
+        raise ValidationFailed([{"field": f"config.{e['field']}", "message": e["message"]} for e in exc.errors]) from None
+
+
+def _model_name(name: str, *, field: str, kind_of=None) -> str:
+    """A backbone or policy as the job records it: a default or hub id as named, a folder as ``./<folder>``.
+
+    Never any other server path: a folder must be inside the models directory. ``kind_of`` tells the
+    sources apart (``rewardmodels.ml.backbone_kind`` for backbones, ``policy_kind`` for policies).
+    """
+    from rewardmodels import ml
+
+    models_dir = Path(settings.MODELS_DIR)
+    try:
+        source, target = (kind_of or ml.backbone_kind)(name, models_dir)
+    except ml.BackboneError as exc:
+        raise ValidationFailed.one(field, str(exc)) from None
+    if source == "folder":
+        # Kept as "./<folder>", relative to the models directory: the same on a worker whose models directory
+        # is elsewhere, shown without a server path, and never mistaken for a hub id if the folder goes.
+        return f"./{Path(target).relative_to(models_dir.resolve()).as_posix()}"
+    return name
+
+
+def _registry_problem(*, model_id: int, kind: str, user) -> str | None:
+    """Why a registry id cannot serve as a model of ``kind`` here, or None when it can."""
+    from rewardmodels import selectors as registry_selectors
+    from rewardmodels.models import RewardModel
+
+    models = registry_selectors.reward_model_list(user=user) if user is not None else RewardModel.objects.all()
+    model = models.filter(pk=model_id).first()
+    wanted = dict(RewardModel.KIND_CHOICES)[kind].split(" (")[0]
+    if model is None:
+        return f"no model {model_id} in the registry that you can use (a {wanted})"
+    if model.kind != kind:
+        return f"model {model_id} is a {model.get_kind_display().split(' (')[0]}, not a {wanted}"
+    if not (Path(settings.MEDIA_ROOT) / model.path).is_dir():
+        return f"the checkpoint of model {model_id} is missing from storage; train it again or pick another"
+    return None
+
+
+def _evaluation_config_validate(config: dict[str, Any], *, user) -> dict[str, Any]:
+    from .ml import evaluation as evaluation_ml
+
+    cfg = _config_parse(evaluation_ml.evaluation_config_from_dict, config)
+    errors = []
+    for key, kind in REGISTRY_KEYS.items():
+        model_id = getattr(cfg, key)
+        if model_id is None:
+            if key == "safety_classifier":
+                errors.append({"field": "config.safety_classifier", "message": (
+                    "name the safety classifier that judges the replies (a registry id of kind safety)")})
+            continue
+        if problem := _registry_problem(model_id=model_id, kind=kind, user=user):
+            errors.append({"field": f"config.{key}", "message": problem})
+    if not cfg.use_responses:
+        try:
+            cfg.policy = _model_name(cfg.policy, field="config.policy", kind_of=evaluation_ml.policy_kind)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return dataclasses.asdict(cfg)
+
+
+def _ids(value: Any) -> Any:
+    """One id as a list of one; anything else as it came (checked by the caller)."""
+    return [value] if isinstance(value, (int, str)) and not isinstance(value, bool) else value
+
+
+def _exports_resolve(*, user, export_ids: Any, required: bool = True) -> list[ExportSnapshot]:
+    export_ids = _ids(export_ids)
+    if not required and export_ids in (None, []):
+        return []
     if not isinstance(export_ids, list) or not export_ids:
         raise ValidationFailed.one("exports", "name at least one export snapshot: \"export\": id or \"exports\": [ids]")
     visible = {e.pk: e for e in labeling_selectors.export_list(user=user).filter(
@@ -100,10 +184,74 @@ def _exports_resolve(*, user, export_ids: Any) -> list[ExportSnapshot]:
     return [visible[i] for i in export_ids]
 
 
-def _request_sha256(*, kind: str, exports: list[ExportSnapshot], config: dict[str, Any], name: str) -> str:
+def _prompt_sets_resolve(*, user, prompt_set_ids: Any) -> list:
+    """The prompt sets named, in the order named; ValidationFailed naming each one ``user`` cannot use."""
+    from . import selectors
+
+    prompt_set_ids = _ids(prompt_set_ids)
+    if prompt_set_ids in (None, []):
+        return []
+    if not isinstance(prompt_set_ids, list):
+        raise ValidationFailed.one("prompt_sets", "send a list of prompt set ids, e.g. \"prompt_sets\": [3, 4]")
+    visible = {p.pk: p for p in selectors.prompt_sets_usable(user=user).filter(
+        pk__in=[i for i in prompt_set_ids if isinstance(i, int) and not isinstance(i, bool)])}
+    errors = [{"field": f"prompt_sets[{n}]", "message": f"no prompt set {ps_id!r} that you can use"}
+              for n, ps_id in enumerate(prompt_set_ids) if ps_id not in visible]
+    if len(set(map(str, prompt_set_ids))) != len(prompt_set_ids) and not errors:
+        errors.append({"field": "prompt_sets", "message": "a prompt set is listed twice"})
+    if errors:
+        raise ValidationFailed(errors)
+    return [visible[i] for i in prompt_set_ids]
+
+
+def _inputs_resolve(*, user, kind: str, config: dict[str, Any], export_ids: Any, prompt_set_ids: Any,
+                    data_files: list[dict[str, Any]]) -> tuple[list[ExportSnapshot], list]:
+    """What each kind reads: reward and cost models exports; an evaluation prompt sets; the safety
+    classifier prompt sets and/or exports (and the command's data files), with a spec version for its categories."""
+    if kind in ML_KINDS:
+        if _ids(prompt_set_ids) not in (None, []):
+            raise ValidationFailed.one("prompt_sets", (
+                "reward and cost models train on preference pairs (exports); prompt sets feed "
+                "safety_classifier and evaluation jobs"))
+        return _exports_resolve(user=user, export_ids=export_ids), []
+    if kind == TrainingJob.EVALUATION:
+        if _ids(export_ids) not in (None, []):
+            raise ValidationFailed.one("exports", "an evaluation reads prompt sets, not export snapshots; leave exports out")
+        prompt_sets = _prompt_sets_resolve(user=user, prompt_set_ids=prompt_set_ids)
+        if not prompt_sets:
+            raise ValidationFailed.one("prompt_sets", "name at least one prompt set to evaluate on: \"prompt_sets\": [ids]")
+        if config.get("use_responses"):
+            from safety.models import Prompt
+
+            with_responses = set(Prompt.objects.filter(prompt_set__in=prompt_sets, response__isnull=False)
+                                 .values_list("prompt_set", flat=True).distinct())
+            missing = [p.pk for p in prompt_sets if p.pk not in with_responses]
+            if missing:
+                raise ValidationFailed.one("config.use_responses", (
+                    f"prompt set(s) {', '.join(map(str, missing))} carry no responses to score; "
+                    "generate replies with a policy instead (use_responses false)"))
+        return [], prompt_sets
+    prompt_sets = _prompt_sets_resolve(user=user, prompt_set_ids=prompt_set_ids)
+    exports = _exports_resolve(user=user, export_ids=export_ids, required=False)
+    if not (prompt_sets or exports or data_files):
+        raise ValidationFailed.one("prompt_sets", (
+            "name prompt sets and/or export snapshots to train on: \"prompt_sets\": [ids], \"exports\": [ids]"))
+    if not (prompt_sets or data_files or any(e.spec_version_id for e in exports)):
+        raise ValidationFailed.one("prompt_sets", (
+            "the classifier learns a spec version's categories: add a prompt set or a campaign export "
+            "(imported exports carry no spec version)"))
+    return exports, prompt_sets
+
+
+def _request_sha256(*, kind: str, exports: list[ExportSnapshot], prompt_sets: list, config: dict[str, Any],
+                    name: str, data_files: list[dict[str, Any]]) -> str:
     """What a launch asked for, as a digest: a retry with the same idempotency key must ask for the same."""
-    canonical = json.dumps({"kind": kind, "exports": [e.pk for e in exports], "config": config, "name": name},
-                           sort_keys=True, separators=(",", ":"))
+    asked: dict[str, Any] = {"kind": kind, "exports": [e.pk for e in exports], "config": config, "name": name}
+    if prompt_sets:  # only when named: the digests of keys used before prompt sets existed stay the same
+        asked["prompt_sets"] = [p.pk for p in prompt_sets]
+    if data_files:
+        asked["data_files"] = [f.get("sha256") for f in data_files]
+    canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -123,31 +271,40 @@ def _replayed(*, user, key: str, digest: str) -> TrainingJob | None:
     return job
 
 
-def training_job_create(*, user, kind: Any, export_ids: Any, config: Any, name: str = "",
-                        idempotency_key: Any = "", dispatch: bool = True) -> TrainingJob:
+def training_job_create(*, user, kind: Any, export_ids: Any = None, config: Any, prompt_set_ids: Any = None,
+                        name: str = "", idempotency_key: Any = "", dispatch: bool = True,
+                        data_files: list[dict[str, Any]] | None = None) -> TrainingJob:
     """Validate, save the job queued, and hand it to a worker once the rows are committed.
 
     With an ``idempotency_key``, a second call by the same user with the same key and request returns the
     job the first one made (``job.replayed`` is True) and creates nothing. ``dispatch=False`` leaves the
-    job queued for the caller to run (the demo runs its jobs in the foreground).
+    job queued for the caller to run (the demo runs its jobs in the foreground). ``data_files`` are
+    server-side inputs under MEDIA_ROOT (``safety_classifier_train``'s public rows; see job_inputs.py).
     """
-    full_config = job_config_validate(kind=kind, config=config)
-    exports = _exports_resolve(user=user, export_ids=export_ids)
+    full_config = job_config_validate(kind=kind, config=config, user=user)
+    data_files = list(data_files or [])
+    exports, prompt_sets = _inputs_resolve(user=user, kind=kind, config=full_config, export_ids=export_ids,
+                                           prompt_set_ids=prompt_set_ids, data_files=data_files)
     if not isinstance(name, str) or len(name) > 200:
         raise ValidationFailed.one("name", "must be text of at most 200 characters")
     name = name.strip()
     key = _idempotency_key_check(idempotency_key)
-    digest = _request_sha256(kind=kind, exports=exports, config=full_config, name=name) if key else ""
+    digest = _request_sha256(kind=kind, exports=exports, prompt_sets=prompt_sets, config=full_config, name=name,
+                             data_files=data_files) if key else ""
     if key and (job := _replayed(user=user, key=key, digest=digest)):
         job.replayed = True
         return job
+    inputs = [f"export(s) {', '.join(str(e.pk) for e in exports)}" if exports else "",
+              f"prompt set(s) {', '.join(str(p.pk) for p in prompt_sets)}" if prompt_sets else "",
+              f"data file(s) {', '.join(f.get('name', '') for f in data_files)}" if data_files else ""]
     try:
         with transaction.atomic():
             job = TrainingJob.objects.create(kind=kind, name=name, config=full_config, created_by=user,
-                                             idempotency_key=key, request_sha256=digest)
+                                             idempotency_key=key, request_sha256=digest, data_files=data_files)
             job.exports.set(exports)
+            job.prompt_sets.set(prompt_sets)
             JobLog.objects.create(job=job, message=(
-                f"queued by {user.username}: {kind} on export(s) {', '.join(str(e.pk) for e in exports)}"))
+                f"queued by {user.username}: {kind} on {' and '.join(i for i in inputs if i)}"))
     except IntegrityError:
         # The same key raced in from a second request that committed first: answer with its job.
         if key and (job := _replayed(user=user, key=key, digest=digest)):
@@ -362,7 +519,7 @@ def public_error(exc: Exception) -> str:
     return public_text(f"{type(exc).__name__}: {exc}")
 
 
-def _metadata_backbone_name(output_dir: Path, named: str) -> None:
+def metadata_backbone_name(output_dir: Path, named: str) -> None:
     """The checkpoint's own description names the backbone as the job did, not the worker's folder for it."""
     from rewardmodels.ml.scoring import METADATA_FILE
 
@@ -375,6 +532,34 @@ def _metadata_backbone_name(output_dir: Path, named: str) -> None:
 
 
 def _train(job: TrainingJob, host: str) -> str:
+    """Run a claimed job of any kind; returns its final status."""
+    if job.kind == TrainingJob.SAFETY_CLASSIFIER:
+        from .runners import safety_classifier_run
+
+        return safety_classifier_run(job, host)
+    if job.kind == TrainingJob.EVALUATION:
+        from .runners import evaluation_run
+
+        return evaluation_run(job, host)
+    return _train_pair_model(job, host)
+
+
+def train_hooks(job_id: int):
+    """The ml packages' hooks for a job, and the reporter behind them (its ``steps``)."""
+    from rewardmodels import ml
+
+    reporter = _Reporter(job_id)
+    return ml.TrainHooks(on_metrics=reporter.on_metrics, on_log=reporter.on_log, on_progress=reporter.on_progress,
+                         should_stop=reporter.should_stop), reporter
+
+
+def artifacts_of(folder: Path) -> list[dict[str, Any]]:
+    """[{"name", "path" (under MEDIA_ROOT), "size_bytes"}] of the files in a job's output folder."""
+    return [{"name": p.name, "path": str(p.relative_to(settings.MEDIA_ROOT)), "size_bytes": p.stat().st_size}
+            for p in sorted(Path(folder).iterdir()) if p.is_file()]
+
+
+def _train_pair_model(job: TrainingJob, host: str) -> str:
     from rewardmodels import ml
     from rewardmodels import services as registry
 
@@ -402,18 +587,15 @@ def _train(job: TrainingJob, host: str) -> str:
                      "campaign": e.campaign_id, "n_pairs": e.n_pairs,
                      "spec_version": str(e.spec_version) if e.spec_version_id else None} for e in exports],
     }
-    reporter = _Reporter(job.pk)
-    hooks = ml.TrainHooks(on_metrics=reporter.on_metrics, on_log=reporter.on_log,
-                          on_progress=reporter.on_progress, should_stop=reporter.should_stop)
+    hooks, _ = train_hooks(job.pk)
     result = ml.train(cfg, data_files=data_files, output_dir=output_dir, provenance=provenance, hooks=hooks)
-    _metadata_backbone_name(result.output_dir, named)
+    metadata_backbone_name(result.output_dir, named)
     common = {"device": result.device, "versions": result.versions, "steps": result.steps}
     if result.status == "cancelled":
         _log(job.pk, f"cancelled after {result.steps} steps")
         _finish(job.pk, TrainingJob.CANCELLED, **common)
         return TrainingJob.CANCELLED
-    artifacts = [{"name": p.name, "path": str(p.relative_to(settings.MEDIA_ROOT)), "size_bytes": p.stat().st_size}
-                 for p in sorted(result.output_dir.iterdir()) if p.is_file()]
+    artifacts = artifacts_of(result.output_dir)
     with transaction.atomic():
         if not _finish(job.pk, TrainingJob.SUCCEEDED, progress=1.0, final_metrics=result.metrics,
                        artifacts=artifacts, **common):

@@ -18,7 +18,7 @@ from labeling import selectors as labeling_selectors
 from specloop.errors import Conflict, ServiceUnavailable, ValidationFailed
 from specloop.roles import ADMIN, POLICY, has_role, role_required
 
-from . import page_selectors, selectors, services
+from . import eval_pages, page_selectors, selectors, services
 from .forms import JobLaunchForm, kind_defaults
 from .models import TrainingJob
 
@@ -93,11 +93,14 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def job_new_view(request: HttpRequest) -> HttpResponse:
     exports = list(labeling_selectors.export_list(user=request.user)[:500])
+    prompt_sets, registry = page_selectors.launch_choices(user=request.user)
     initial = {"exports": [int(i) for i in request.GET.getlist("exports") if i.isdigit()],
+               "prompt_sets": [int(i) for i in request.GET.getlist("prompt_sets") if i.isdigit()],
                "idempotency_key": uuid.uuid4().hex}
-    if request.GET.get("kind") in services.ML_KINDS:
+    if request.GET.get("kind") in services.RUNNABLE_KINDS:
         initial["kind"] = request.GET["kind"]
-    form = JobLaunchForm(request.POST or None, exports=exports, initial=initial)
+    choices = {"exports": exports, "prompt_sets": prompt_sets, "registry": registry}
+    form = JobLaunchForm(request.POST or None, initial=initial, **choices)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -110,7 +113,7 @@ def job_new_view(request: HttpRequest) -> HttpResponse:
         except Conflict as error:  # this form's key made a job with other settings (back, edit, submit)
             data = request.POST.copy()
             data["idempotency_key"] = uuid.uuid4().hex  # submitting again is a deliberate new launch
-            form = JobLaunchForm(data, exports=exports, initial=initial)
+            form = JobLaunchForm(data, initial=initial, **choices)
             form.is_valid()
             form.add_error(None, f"This form already launched job {error.detail.get('job')} with other settings; "
                                  "submit again to launch another job.")
@@ -123,7 +126,8 @@ def job_new_view(request: HttpRequest) -> HttpResponse:
             return redirect("training:detail", job.pk)
     return render(request, "training/job_new.html", {
         "form": form, "exports": exports, "picked": {str(p) for p in form["exports"].value() or []},
-        "defaults": kind_defaults(), "runnable": list(services.ML_KINDS), "service_error": status != 200,
+        "prompt_sets": prompt_sets, "picked_sets": {str(p) for p in form["prompt_sets"].value() or []},
+        "defaults": kind_defaults(), "runnable": form.runnable, "service_error": status != 200,
     }, status=status if status != 200 else 400 if form.errors else 200)
 
 
@@ -139,8 +143,13 @@ def _live_context(job: TrainingJob, *, metrics_after: int, logs_after: int, full
     series, metrics_last = page_selectors.job_metric_points_after(job=job, after=metrics_after)
     logs = selectors.job_logs(job=job, after=logs_after)
     started, created = job.started_at, job.created_at
+    evaluation = (eval_pages.evaluation_summary(job.final_metrics)
+                  if job.kind == TrainingJob.EVALUATION and job.status == TrainingJob.SUCCEEDED else None)
     return {
         "job": job,
+        "evaluation": evaluation,
+        "prompt_sets": page_selectors.job_prompt_sets(job=job) if evaluation else [],
+        "has_items": any(a.get("name") == "items.jsonl" for a in job.artifacts or []),
         "model": getattr(job, "reward_model", None) if job.status == TrainingJob.SUCCEEDED else None,
         "live": not job.is_finished,
         "poll_seconds": POLL_SECONDS,
@@ -194,8 +203,10 @@ def job_detail_view(request: HttpRequest, job_id: int) -> HttpResponse:
         return render(request, "training/job_detail.html#job-live", {**context, "can_cancel": can_cancel,
                                                                      "append": True})
     context = _live_context(job, metrics_after=0, logs_after=0, full=True)
+    exports, prompt_sets = page_selectors.job_exports(job=job), page_selectors.job_prompt_sets(job=job)
     return render(request, "training/job_detail.html", {
-        **context, "can_cancel": can_cancel, "exports": page_selectors.job_exports(job=job),
+        **context, "can_cancel": can_cancel, "exports": exports, "prompt_sets": prompt_sets,
+        "n_inputs": len(exports) + len(prompt_sets) + len(job.data_files or []),
         "config_rows": config_rows(job.config),
         "chart_data": {"series": context["series"], "live": context["live"]},
     })
@@ -226,7 +237,7 @@ def _best(key: str, values: list[float | None]) -> float | None:
         return None
     if "acc" in key:
         return max(present)
-    if "loss" in key or "ece" in key:
+    if "loss" in key or "ece" in key or "harmful" in key or "over_refusal" in key:
         return min(present)
     return None
 
@@ -255,7 +266,9 @@ def job_compare_view(request: HttpRequest) -> HttpResponse:
         best = _best(key, values)
         metrics_table.append({"key": key, "cells": [{"value": v, "best": v is not None and v == best} for v in values]})
     chart_data = {"jobs": [{"id": j.pk, "label": f"#{j.pk} {j.name}".strip(), "series": series[j.pk]} for j in jobs]}
+    evaluations = all(j.kind == TrainingJob.EVALUATION for j in jobs)
     return render(request, "training/job_compare.html", {
+        "evaluation": eval_pages.evaluation_comparison(jobs) if evaluations else None,
         "jobs": jobs, "config_rows": rows, "n_differ": sum(r["differs"] for r in rows),
         "metric_rows": metrics_table, "chart_data": chart_data,
         "durations": [duration_label(j.seconds) for j in jobs],

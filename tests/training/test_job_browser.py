@@ -156,7 +156,15 @@ def test_an_admin_launches_a_job_from_the_form(desktop, live_server, actors, sha
     expect(sign_weight).to_be_hidden()  # a reward model does not read it
     page.check("input[name=kind][value=cost_model]")
     expect(sign_weight).to_be_visible()
-    expect(page.locator("input[name=kind][value=evaluation]")).to_be_disabled()
+    expect(page.locator("input[name=kind][value=constrained_finetune]")).to_be_disabled()
+    expect(page.locator("#prompt-set-picker")).to_be_hidden()  # a cost model trains on pairs only
+    page.check("input[name=kind][value=evaluation]")
+    expect(page.locator("#export-picker")).to_be_hidden()
+    expect(page.locator("#prompt-set-picker")).to_be_visible()
+    expect(page.locator("#registry-picker")).to_be_visible()
+    expect(sign_weight).to_be_hidden()
+    page.check("input[name=kind][value=cost_model]")
+    expect(page.locator("#export-picker")).to_be_visible()
 
     page.fill("#id_name", "cost from the form")
     page.fill("#id_learning_rate", "0")

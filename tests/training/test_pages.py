@@ -191,8 +191,9 @@ def test_the_list_costs_the_same_queries_for_one_job_or_many(client, actors, sha
     client.get(reverse("training:list"))  # warm the session
 
     def queries():
-        # session, user, roles, the lost-worker check, count, the page of jobs (with user and model), their exports
-        with django_assert_num_queries(7):
+        # session, user, roles, the lost-worker check, count, the page of jobs (with user and model), their
+        # exports, their prompt sets
+        with django_assert_num_queries(8):
             return client.get(reverse("training:list"))
 
     assert queries().content.decode().count("<tr data-job=") == 1
@@ -393,11 +394,12 @@ def test_the_launch_form_is_prefilled_with_the_trainers_defaults(client, actors,
     assert f'name="backbone" value="{defaults.backbone}"' in body
     assert re.search(r'name="bf16"[^>]*checked', body)
     assert re.search(r'value="constrained_finetune"[^>]*disabled', body)
-    assert re.search(r'value="evaluation"[^>]*disabled', body)
+    assert not re.search(r'value="evaluation"[^>]*disabled', body)
+    assert not re.search(r'value="safety_classifier"[^>]*disabled', body)
     assert f'value="{shared.pk}" id="export-{shared.pk}" checked' in body
     assert "<details class=\"advanced\">" in body and 'name="max_grad_norm"' in body
     defaults_json = json_script(response, "kind-defaults")
-    assert set(defaults_json) == {"reward_model", "cost_model"}
+    assert set(defaults_json) == {"reward_model", "cost_model", "safety_classifier", "evaluation"}
     assert defaults_json["cost_model"]["sign_weight"] == defaults.sign_weight
 
 
@@ -451,10 +453,10 @@ def test_the_form_asks_for_an_export_and_for_numbers(client, actors, shared, no_
 def test_a_kind_no_worker_runs_is_refused_by_the_service(client, actors, shared, no_dispatch):
     client.force_login(actors.admin)
 
-    response = client.post(reverse("training:new"), {"kind": "evaluation", "exports": [str(shared.pk)]})
+    response = client.post(reverse("training:new"), {"kind": "constrained_finetune", "exports": [str(shared.pk)]})
 
     assert response.status_code == 400 and not TrainingJob.objects.exists()
-    assert "evaluation jobs are not available yet" in response.content.decode()
+    assert "constrained_finetune jobs are not available yet" in response.content.decode()
 
 
 def test_a_policy_user_cannot_launch(client, actors, shared, no_dispatch):
