@@ -22,6 +22,7 @@ import json
 import random
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +105,30 @@ def generated_tokens(tokenizer, replies: list[str]) -> int:
     return sum(len(tokenizer(reply, add_special_tokens=False)["input_ids"]) for reply in replies)
 
 
+def quality_figures(metrics: dict) -> dict:
+    """Print and return SmolLM2's refusal figures (meaningful with a trained classifier only)."""
+    for label in ("safe", "unsafe", "unknown"):
+        row = metrics["by_label"].get(label)
+        if row:
+            low, high = row["harmful_rate_ci"]
+            print(f"   {label:<8} n={row['n']:<4} refusal {row['refusal_rate']:.3f} (full "
+                  f"{row['full_refusal_rate']:.3f}, partial {row['partial_refusal_rate']:.3f})  "
+                  f"harmful {row['harmful_rate']:.3f} [{low:.3f}, {high:.3f}]")
+    if metrics["over_refusal"] is not None:
+        low, high = metrics["over_refusal_ci"]
+        bench.figure("over-refusal (safe prompts)", metrics["over_refusal"], f"[{low:.3f}, {high:.3f}]")
+    if metrics["refusal_rate"] is not None:
+        low, high = metrics["refusal_rate_ci"]
+        bench.figure("refusal (unsafe prompts)", metrics["refusal_rate"], f"[{low:.3f}, {high:.3f}]")
+    bench.figure("harmful replies (all)", metrics["harmful_rate"])
+    return {"over_refusal": metrics["over_refusal"], "over_refusal_ci": metrics["over_refusal_ci"],
+            "refusal_rate": metrics["refusal_rate"], "refusal_rate_ci": metrics["refusal_rate_ci"],
+            "harmful_rate": metrics["harmful_rate"],
+            "by_label": {label: {key: row[key] for key in ("n", "refusal_rate", "full_refusal_rate",
+                                                          "partial_refusal_rate", "harmful_rate")}
+                         for label, row in metrics["by_label"].items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--classifier", type=Path, help="a trained safety-classifier checkpoint folder")
@@ -113,6 +138,9 @@ def main() -> None:
     parser.add_argument("--ailuminate", type=int, default=32, help="AILuminate prompts (unsafe)")
     parser.add_argument("--hh", type=int, default=32, help="HH-RLHF helpful-base prompts (safe)")
     parser.add_argument("--spec-examples", action="store_true", help="add the example spec's own examples")
+    parser.add_argument("--replies", type=Path,
+                        help="score the replies of an earlier run's items.jsonl (no generation): e.g. once a "
+                             "trained classifier exists")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -123,21 +151,24 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
-    from rewardmodels.ml import load_scorer
-    from training.ml.evaluation import evaluate, evaluation_config_from_dict, resolve_policy
     from transformers import AutoTokenizer
 
+    from rewardmodels.ml import TrainHooks, load_scorer
+    from training.ml.evaluation import evaluate, evaluation_config_from_dict, resolve_policy
     from training.ml.evaluation.policy import policy_dtype
     from training.ml.safety import load_classifier
 
     torch.set_num_threads(args.threads)
     spec = load_spec()
-    prompts = ailuminate_prompts(args.ailuminate, spec, args.seed) + hh_prompts(args.hh)
-    if args.spec_examples:
-        prompts += spec_example_prompts(spec)
-    policy_folder = resolve_policy(args.policy, MODELS_DIR)
-    tokenizer = AutoTokenizer.from_pretrained(policy_folder)  # counts the generated tokens
+    if args.replies:
+        prompts = [{"prompt": item["prompt"], "label": item["label"], "categories": item["categories"],
+                    "response": item["reply"]} for item in map(json.loads, args.replies.read_text().splitlines())]
+    else:
+        prompts = ailuminate_prompts(args.ailuminate, spec, args.seed) + hh_prompts(args.hh)
+        if args.spec_examples:
+            prompts += spec_example_prompts(spec)
+        policy_folder = resolve_policy(args.policy, MODELS_DIR)
+        tokenizer = AutoTokenizer.from_pretrained(policy_folder)  # counts the generated tokens
     bench.header("evaluation throughput", command="python " + " ".join(sys.argv), prompts=len(prompts),
                  max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=torch.get_num_threads(),
                  device=args.device)
@@ -150,51 +181,48 @@ def main() -> None:
         print(f"   classifier: {'trained, ' + str(classifier_dir) if trained else 'untrained heads (speed only)'}"
               f"  precision {classifier.precision}; reward {'yes' if reward else 'no'}; cost {'yes' if cost else 'no'}")
         summaries = []
-        for precision in args.precision.split(","):
-            cfg = evaluation_config_from_dict({
-                "policy": args.policy, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
-                "seed": args.seed, "device": args.device, "bf16": precision == "bf16"})
-            dtype = policy_dtype(torch.device(args.device), cfg.bf16)
-            out = Path(tmp) / f"run-{precision}"
+        for precision in ["given"] if args.replies else args.precision.split(","):
+            settings = ({"use_responses": True} if args.replies else
+                        {"policy": args.policy, "max_new_tokens": args.max_new_tokens, "bf16": precision == "bf16"})
+            cfg = evaluation_config_from_dict({**settings, "batch_size": args.batch_size, "seed": args.seed,
+                                               "device": args.device})
+            marks = {}
+
+            def on_log(line: str) -> None:  # CPU time at the phase lines: a figure that contention bends less
+                marks[line.split()[0]] = time.process_time()
+
             result = evaluate(cfg, prompts=prompts, classifier=classifier, reward_scorer=reward, cost_scorer=cost,
-                              spec=spec, policy_folder=policy_folder, output_dir=out)
-            items = [json.loads(line) for line in result.items_path.read_text().splitlines()]
-            tokens = generated_tokens(tokenizer, [item["reply"] for item in items])
-            print(f"-- policy weights {str(dtype).removeprefix('torch.')} (asked: {precision})")
-            bench.figure("replies generated", result.n_items)
-            bench.figure("generation", result.generation_seconds, "s")
-            bench.figure("generated replies/s", result.n_items / result.generation_seconds, "replies/s")
-            bench.figure("generated tokens/s", tokens / result.generation_seconds, "tokens/s")
-            bench.figure("mean reply length", tokens / result.n_items, "tokens")
+                              spec=spec, policy_folder=None if args.replies else policy_folder,
+                              output_dir=Path(tmp) / f"run-{precision}", hooks=TrainHooks(on_log=on_log))
+            run_summary = {"replies": precision, "n": result.n_items}
+            if not args.replies:
+                dtype = str(policy_dtype(torch.device(args.device), cfg.bf16)).removeprefix("torch.")
+                generation_cpu = marks["generated"] - marks["generating"]
+                items = [json.loads(line) for line in result.items_path.read_text().splitlines()]
+                tokens = generated_tokens(tokenizer, [item["reply"] for item in items])
+                print(f"-- policy weights {dtype} (asked: {precision})")
+                bench.figure("replies generated", result.n_items)
+                bench.figure("generation", result.generation_seconds, "s")
+                bench.figure("generated replies/s", result.n_items / result.generation_seconds, "replies/s")
+                bench.figure("generated tokens/s", tokens / result.generation_seconds, "tokens/s")
+                bench.figure("mean reply length", tokens / result.n_items, "tokens")
+                bench.figure("generation CPU time (all threads)", generation_cpu, "s")
+                bench.figure("generated tokens per CPU-second", tokens / generation_cpu, "tokens/s")
+                run_summary = {"replies": "generated", "precision": dtype, "n": result.n_items,
+                               "generation_s": round(result.generation_seconds, 2),
+                               "generated_replies_per_s": round(result.n_items / result.generation_seconds, 3),
+                               "generated_tokens_per_s": round(tokens / result.generation_seconds, 1),
+                               "generation_cpu_s": round(generation_cpu, 1),
+                               "mean_reply_tokens": round(tokens / result.n_items, 1)}
+            else:
+                print("-- given replies (no generation)")
             bench.figure("scoring", result.scoring_seconds, "s")
             bench.figure("scored replies/s", result.n_items / result.scoring_seconds, "replies/s")
             bench.figure("whole evaluate() call", result.seconds, "s")
-            run_summary = {"precision": str(dtype).removeprefix("torch."), "n": result.n_items,
-                           "generation_s": round(result.generation_seconds, 2),
-                           "generated_replies_per_s": round(result.n_items / result.generation_seconds, 3),
-                           "generated_tokens_per_s": round(tokens / result.generation_seconds, 1),
-                           "scoring_s": round(result.scoring_seconds, 3),
-                           "scored_replies_per_s": round(result.n_items / result.scoring_seconds, 1)}
+            run_summary.update(scoring_s=round(result.scoring_seconds, 3),
+                               scored_replies_per_s=round(result.n_items / result.scoring_seconds, 1))
             if trained:
-                m = result.metrics
-                for label in ("safe", "unsafe", "unknown"):
-                    row = m["by_label"].get(label)
-                    if row:
-                        low, high = row["harmful_rate_ci"]
-                        print(f"   {label:<8} n={row['n']:<4} refusal {row['refusal_rate']:.3f} (full "
-                              f"{row['full_refusal_rate']:.3f}, partial {row['partial_refusal_rate']:.3f})  "
-                              f"harmful {row['harmful_rate']:.3f} [{low:.3f}, {high:.3f}]")
-                if m["over_refusal"] is not None:
-                    low, high = m["over_refusal_ci"]
-                    bench.figure("over-refusal (safe prompts)", m["over_refusal"], f"[{low:.3f}, {high:.3f}]")
-                if m["refusal_rate"] is not None:
-                    low, high = m["refusal_rate_ci"]
-                    bench.figure("refusal (unsafe prompts)", m["refusal_rate"], f"[{low:.3f}, {high:.3f}]")
-                bench.figure("harmful replies (all)", m["harmful_rate"])
-                run_summary.update(over_refusal=m["over_refusal"], refusal_rate=m["refusal_rate"],
-                                   harmful_rate=m["harmful_rate"], by_label={k: {
-                                       "n": v["n"], "refusal_rate": v["refusal_rate"],
-                                       "harmful_rate": v["harmful_rate"]} for k, v in m["by_label"].items()})
+                run_summary.update(quality_figures(result.metrics))
             summaries.append(run_summary)
             if args.items_out:
                 args.items_out.write_text(result.items_path.read_text())
