@@ -61,6 +61,7 @@ class SpecExamplesForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, help_text="default: the version and “examples”")
 
     def __init__(self, *args, versions, **kwargs):
+        kwargs.setdefault("auto_id", "examples_%s")  # beside the import form on one page: ids of its own
         super().__init__(*args, **kwargs)
         self.fields["spec_version"].choices = _version_choices(versions)
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.import_jobs import _Progress, upload_discard, upload_path
+from labeling.import_jobs import STALLED, _Progress, import_job_stalled, upload_discard, upload_path
 from specloop.errors import ApplicationError
 from specloop.inprocess import run_in_process
 
@@ -100,12 +100,23 @@ def prompt_set_import_progress(job: PromptSetImport) -> dict[str, Any]:
         return {"progress": 0.0, "lines": 0}
 
 
+def prompt_set_import_as_read(job: PromptSetImport) -> PromptSetImport:
+    """A running job silent for IMPORT_STALL_SECONDS (its runner died with its process) reads as failed: nothing
+    was imported (labeling's rule, on the same progress file). A late redelivery finds it failed and does nothing
+    only once it is recorded, which a read does not do."""
+    if import_job_stalled(job):
+        job.status, job.error = PromptSetImport.FAILED, STALLED
+    return job
+
+
 def prompt_set_import_entry(job: PromptSetImport) -> dict[str, Any]:
+    job = prompt_set_import_as_read(job)
     return {"job": job, "running": job.status in (PromptSetImport.QUEUED, PromptSetImport.RUNNING),
             **prompt_set_import_progress(job)}
 
 
 def prompt_set_import_out(job: PromptSetImport) -> dict[str, Any]:
+    job = prompt_set_import_as_read(job)
     out = {"id": job.pk, "status": job.status, **prompt_set_import_progress(job), "name": job.name,
            "spec": job.spec_version.spec_id, "version": job.spec_version.number, "format": job.options.get("format"),
            "size_bytes": job.size_bytes, "created_at": job.created_at, "finished_at": job.finished_at,

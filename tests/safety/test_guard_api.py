@@ -258,3 +258,12 @@ def test_sending_names_decisions_outside_the_log_and_campaigns_out_of_sight(acto
     assert actors.api("rater").post(send, {"decisions": ids, "campaign": campaign.pk}, format="json").status_code == 403
     assert actors.api("policy2").post(send, {"decisions": ids, "campaign": campaign.pk}, format="json").status_code == 404
     assert not GuardDecision.objects.filter(sent_to_campaign__isnull=False).exists()
+
+
+def test_a_scored_batch_costs_four_queries_whatever_its_size(actors, guard, fake, django_assert_num_queries):
+    client = actors.api("admin")
+    client.post(SCORE, {"prompt": "warm up"}, format="json")
+    items = [{"prompt": f"p{i}", "response": "r" if i % 2 else None} for i in range(20)]
+    # The token with its user; the user's roles; the guard with its spec version and models; the log's one insert.
+    with django_assert_num_queries(4):
+        assert client.post(SCORE, {"items": items}, format="json").status_code == 200

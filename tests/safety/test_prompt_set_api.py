@@ -121,3 +121,16 @@ def test_the_list_shows_another_editors_sets_to_no_one_but_admins(actors, prompt
     assert [p["id"] for p in actors.api("policy").get("/api/v1/prompt-sets/").json()] == [prompt_set.pk]
     assert actors.api("policy2").get("/api/v1/prompt-sets/").json() == []
     assert actors.api("rater").get("/api/v1/prompt-sets/").status_code == 403
+
+
+def test_an_import_whose_runner_went_silent_reads_as_failed(actors, version, media, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.IMPORT_STALL_SECONDS = 60
+    job = PromptSetImport.objects.create(owner=actors.admin, spec_version=version, name="x", upload="imports/gone.upload",
+                                         size_bytes=10, options={"format": "jsonl"}, status=PromptSetImport.RUNNING)
+    PromptSetImport.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    body = actors.api("admin").get(f"/api/v1/prompt-sets/imports/{job.pk}/").json()
+    assert body["status"] == "failed" and "send the file again" in body["error"]["error"]

@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,17 @@ def test_the_sha256_is_that_of_the_canonical_prompts_jsonl_and_a_reimport_keeps_
     assert hashlib.sha256(body).hexdigest() == prompt_set.sha256 == response["X-Content-SHA256"]
     again = do_import(actors.admin, example, body, fmt="jsonl", name="again")
     assert again.sha256 == prompt_set.sha256
+
+
+DEMO = Path(__file__).resolve().parents[2] / "safety" / "demo_data"
+
+
+@pytest.mark.skipif(not DEMO.is_dir(), reason="the demo's prompt files are not in this checkout")
+def test_the_demo_prompt_files_import_as_they_are_shipped(actors, example):
+    ailuminate = do_import(actors.admin, example, (DEMO / "ailuminate_sample.csv").read_bytes(),
+                           prompt_column="prompt_text", code_column="hazard", taxonomy="ailuminate", label="unsafe")
+    assert ailuminate.n_prompts > 0 and ailuminate.unmapped == {}
+    helpful = do_import(actors.admin, example, (DEMO / "hh_helpful_prompts.jsonl").read_bytes(), fmt="jsonl")
+    assert helpful.by_label["safe"] == helpful.n_prompts > 0
+    replies = do_import(actors.admin, example, (DEMO / "reply_examples.jsonl").read_bytes(), fmt="jsonl")
+    assert replies.prompts.exclude(response=None).count() == replies.n_prompts > 0
