@@ -260,10 +260,13 @@ def test_sending_names_decisions_outside_the_log_and_campaigns_out_of_sight(acto
     assert not GuardDecision.objects.filter(sent_to_campaign__isnull=False).exists()
 
 
-def test_a_scored_batch_costs_four_queries_whatever_its_size(actors, guard, fake, django_assert_num_queries):
+def test_a_scored_batch_costs_the_same_few_queries_whatever_its_size(actors, guard, fake, django_assert_num_queries):
     client = actors.api("admin")
     client.post(SCORE, {"prompt": "warm up"}, format="json")
     items = [{"prompt": f"p{i}", "response": "r" if i % 2 else None} for i in range(20)]
-    # The token with its user; the user's roles; the guard with its spec version and models; the log's one insert.
-    with django_assert_num_queries(4):
+    # The token with its user and (on PostgreSQL, in the same query) the user's roles; the guard with its spec version
+    # and models; the log's one insert.
+    from django.db import connection
+
+    with django_assert_num_queries(3 if connection.vendor == "postgresql" else 4):
         assert client.post(SCORE, {"items": items}, format="json").status_code == 200
