@@ -270,3 +270,23 @@ def test_a_scored_batch_costs_the_same_few_queries_whatever_its_size(actors, gua
 
     with django_assert_num_queries(3 if connection.vendor == "postgresql" else 4):
         assert client.post(SCORE, {"items": items}, format="json").status_code == 200
+
+
+def test_a_cost_model_above_zero_marks_a_reply_harmful_that_the_classifier_passed(actors, version, classifier, fake,
+                                                                                  media, tiny_classifier_dir, monkeypatch):
+    cost = register_classifier(actors, tiny_classifier_dir, kind=RewardModel.COST, name="cost")
+    guard = make_guard(actors, version, classifier, name="with cost", cost_model=cost)
+
+    class Scorer:
+        def score(self, prompts, responses):
+            return [2.0 if "steps" in r else -1.0 for r in responses]
+
+    monkeypatch.setattr(services, "scorer_get", lambda model: Scorer())
+    fake.outputs["hurt"] = {"prompt_harmful": 0.9, "categories": {"violence": 0.9}, "refusal": "compliance"}
+    items = [{"prompt": "hurt", "response": "steps"}, {"prompt": "hurt", "response": "no"}, {"prompt": "hurt"}]
+    results = actors.api("admin").post(SCORE, {"items": items, "guard": guard.pk}, format="json").json()["results"]
+    assert [r["cost"] for r in results] == [{"model": cost.pk, "score": 2.0, "harmful": True},
+                                            {"model": cost.pk, "score": -1.0, "harmful": False},
+                                            {"model": cost.pk, "score": None, "harmful": None}]
+    assert [r["response_harmful"]["harmful"] for r in results] == [True, False, None]
+    assert [r["decision"] for r in results] == ["block", "allow_with_note", "block"]
