@@ -106,3 +106,9 @@ class SendToCampaignForm(forms.Form):
         if not all(str(v).isdigit() for v in ids):
             raise ValidationFailed.one("decisions", "must be decision ids")
         return [int(v) for v in ids]
+
+
+class GuardTryForm(forms.Form):
+    prompt = forms.CharField(max_length=100_000, widget=forms.Textarea(attrs={"rows": 3}), strip=False)
+    response = forms.CharField(max_length=100_000, widget=forms.Textarea(attrs={"rows": 3}), required=False, strip=False,
+                               help_text="leave it empty to judge the prompt alone")

@@ -15,4 +15,5 @@ urlpatterns = [
     path("guards/", views.guard_list_view, name="guards"),
     path("guards/<int:guard_id>/", views.guard_detail_view, name="guard"),
     path("guards/<int:guard_id>/send/", views.guard_send_view, name="guard-send"),
+    path("guards/<int:guard_id>/try/", views.guard_try_view, name="guard-try"),
 ]

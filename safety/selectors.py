@@ -45,6 +45,22 @@ def prompt_set_sample(*, prompt_set: PromptSet, n: int = 20) -> list[Prompt]:
     return list(prompt_set_prompts(prompt_set=prompt_set).filter(index__in=indexes))
 
 
+CROSS_TAB_MAX_PROMPTS = 50_000  # the detail page's category × label table is counted on read up to this size
+
+
+def prompt_set_category_labels(*, prompt_set: PromptSet) -> dict[str, dict[str, int]] | None:
+    """{category key: {"safe", "unsafe", "unknown": n}} counted from the prompts (one query); None for a set too
+    large to count on a page read."""
+    if prompt_set.n_prompts > CROSS_TAB_MAX_PROMPTS:
+        return None
+    table: dict[str, dict[str, int]] = {}
+    for categories, label in prompt_set_prompts(prompt_set=prompt_set).values_list("categories", "label").iterator():
+        for key in categories:
+            row = table.setdefault(key, {"safe": 0, "unsafe": 0, "unknown": 0})
+            row[label or "unknown"] += 1
+    return table
+
+
 def prompt_set_rows(prompt_set: PromptSet) -> list[dict[str, Any]]:
     """What the evaluation and training services hand the ml code: ``{"prompt", "label", "categories", "response",
     "response_harmful", "response_refusal"}`` per prompt, in order; label "" and response_refusal "" are unknown."""

@@ -274,11 +274,12 @@ def _item_result(guard: Guard, spec_categories: list[dict], scored: list[str], t
     return result
 
 
-def guard_score(*, guard: Guard, items: list[dict[str, Any]], user) -> list[dict[str, Any]]:
+def guard_score(*, guard: Guard, items: list[dict[str, Any]], user, log: bool = True) -> list[dict[str, Any]]:
     """Score each ``{"prompt", "response"?}`` in one forward pass and decide by the guard's spec version.
 
     A reply is harmful when the classifier's ``response_harmful`` reaches its calibrated threshold, or the
-    guard's cost model (when it has one) gives it a cost above 0. Logged when the guard logs its decisions.
+    guard's cost model (when it has one) gives it a cost above 0. Logged when the guard logs its decisions (and
+    ``log`` is true: the guard page's try-it form leaves the log to real traffic).
     """
     if not items:
         raise ValidationFailed.one("items", "must hold at least one {prompt, response?}")
@@ -306,7 +307,7 @@ def guard_score(*, guard: Guard, items: list[dict[str, Any]], user) -> list[dict
     thresholds = getattr(classifier, "thresholds", {})
     results = [_item_result(guard, spec_categories, scored, thresholds, out, responses[i] is not None, costs[i])
                for i, out in enumerate(outputs)]
-    if guard.log_decisions:
+    if guard.log_decisions and log:
         rows = GuardDecision.objects.bulk_create([
             GuardDecision(guard=guard, prompt=prompts[i], response=responses[i], decision=result["decision"],
                           result=result, client=user if getattr(user, "is_authenticated", False) else None)

@@ -22,7 +22,14 @@ from specloop.roles import ADMIN, POLICY, role_required, user_roles
 from taxonomy import selectors as spec_selectors
 
 from . import import_jobs, selectors, services
-from .forms import DecisionFilterForm, GuardCreateForm, PromptSetImportForm, SendToCampaignForm, SpecExamplesForm
+from .forms import (
+    DecisionFilterForm,
+    GuardCreateForm,
+    GuardTryForm,
+    PromptSetImportForm,
+    SendToCampaignForm,
+    SpecExamplesForm,
+)
 from .prompt_imports import import_options_parse
 
 LOG_PAGE = 50  # decisions per page of the log
@@ -60,9 +67,11 @@ def prompt_set_list_view(request: HttpRequest) -> HttpResponse:
 def prompt_set_detail_view(request: HttpRequest, prompt_set_id: int) -> HttpResponse:
     prompt_set = selectors.prompt_set_get(user=request.user, prompt_set_id=prompt_set_id)
     names = {c["key"]: c["name"] for c in prompt_set.spec_version.document["categories"]}
-    by_category = [{"key": k, "name": names.get(k, k), "n": n} for k, n in prompt_set.by_category.items()]
+    labels = selectors.prompt_set_category_labels(prompt_set=prompt_set)
+    by_category = [{"key": k, "name": names.get(k, k), "n": n, "labels": (labels or {}).get(k)}
+                   for k, n in prompt_set.by_category.items()]
     return render(request, "safety/prompt_set_detail.html", {
-        "prompt_set": prompt_set, "by_category": by_category, "category_names": names,
+        "prompt_set": prompt_set, "by_category": by_category, "category_names": names, "cross_tab": labels is not None,
         "by_label": [(label, prompt_set.by_label.get(label, 0)) for label in ("safe", "unsafe", "unknown")],
         "unmapped": sorted(prompt_set.unmapped.items(), key=lambda kv: (-kv[1], kv[0])),
         "sample": selectors.prompt_set_sample(prompt_set=prompt_set),
@@ -160,20 +169,41 @@ def guard_list_view(request: HttpRequest) -> HttpResponse:
                   status=400 if form is not None and form.errors else 200)
 
 
-@role_required(POLICY, ADMIN)
-def guard_detail_view(request: HttpRequest, guard_id: int) -> HttpResponse:
-    """The guard and its decision log (filter by decision; tick decisions and send them to a campaign)."""
-    guard = selectors.guard_get(user=request.user, guard_id=guard_id)
+def _guard_context(request: HttpRequest, guard) -> dict:
     filter_form = DecisionFilterForm(request.GET or None)
     decision = filter_form.cleaned_data["decision"] if filter_form.is_valid() else ""
     page = Paginator(selectors.guard_decision_list(guard=guard, decision=decision or None), LOG_PAGE).get_page(
         request.GET.get("page"))
     campaigns = list(labeling_selectors.campaign_list(user=request.user))
-    return render(request, "safety/guard_detail.html", {
+    return {
         "guard": guard, "page": page, "filter_form": filter_form, "decision": decision,
-        "counts": selectors.guard_decision_counts(guard=guard),
+        "counts": selectors.guard_decision_counts(guard=guard), "try_form": GuardTryForm(),
         "send_form": SendToCampaignForm(campaigns=campaigns) if campaigns else None,
-    })
+    }
+
+
+@role_required(POLICY, ADMIN)
+def guard_detail_view(request: HttpRequest, guard_id: int) -> HttpResponse:
+    """The guard, a try-it form and its decision log (filter by decision; tick decisions and send them to a campaign)."""
+    guard = selectors.guard_get(user=request.user, guard_id=guard_id)
+    return render(request, "safety/guard_detail.html", _guard_context(request, guard))
+
+
+@role_required(POLICY, ADMIN)
+@require_POST
+def guard_try_view(request: HttpRequest, guard_id: int) -> HttpResponse:
+    """One (prompt, response?) judged by the guard, as the API would answer it; not logged."""
+    guard = selectors.guard_get(user=request.user, guard_id=guard_id)
+    form = GuardTryForm(request.POST)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        raise ValidationFailed.one(field, errors[0])
+    item = {"prompt": form.cleaned_data["prompt"], "response": form.cleaned_data["response"] or None}
+    result = services.guard_score(guard=guard, items=[item], user=request.user, log=False)[0]
+    if request.htmx:
+        return render(request, "safety/guard_detail.html#try-result", {"result": result})
+    return render(request, "safety/guard_detail.html", {**_guard_context(request, guard), "result": result,
+                                                        "try_form": form})
 
 
 @role_required(POLICY, ADMIN)

@@ -53,7 +53,7 @@ def test_the_detail_page_counts_categories_labels_and_unmapped_codes_and_escapes
     page = response.content.decode()
     text = page_text(response)
     assert XSS not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "Violence violence 2" in text  # one by category, one by the crosswalk (S1)
+    assert "Violence violence 2 1 1 0" in text  # one by category (unsafe), one by the crosswalk (S1, safe)
     assert "llama_guard:S42 1" in text and "safe 1" in text and "unsafe 1" in text
     client.force_login(actors.policy2)
     assert client.get(f"/safety/prompt-sets/{prompt_set.pk}/").status_code == 404
@@ -165,3 +165,18 @@ def test_the_nav_links_the_safety_pages_for_policy_and_admins_only(client, actor
     client.force_login(actors.rater)
     home = client.get("/")
     assert home.status_code == 200 and 'href="/safety/"' not in home.content.decode()
+
+
+def test_the_guard_page_judges_a_try_without_logging_it(client, actors, guard):
+    client.force_login(actors.policy)
+    before = GuardDecision.objects.count()
+    response = client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": XSS, "response": "Here is how"}, headers=HX)
+    page = response.content.decode()
+    assert response.status_code == 200 and 'data-decision="block"' in page
+    assert "violence: harmful reply in a category the spec says to refuse" in page_text(response)
+    alone = client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": "fine"})
+    assert alone.status_code == 200 and "the prompt is judged alone" in page_text(alone)
+    assert GuardDecision.objects.count() == before
+    assert client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": ""}, headers=HX).status_code == 400
+    client.force_login(actors.rater)
+    assert client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": "x"}).status_code == 403
