@@ -16,6 +16,7 @@ from training import services
 from training.models import TrainingJob
 
 from .helpers import learnable_snapshot, tiny_config
+from .safety_data import learnable_rows, prompt_set, published_version, safety_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +104,25 @@ def test_a_real_worker_runs_a_job_end_to_end_and_the_job_page_shows_it(actors, r
         page = client.get(f"/training/{job.pk}/")
         assert page.status_code == 200
         assert b"worker e2e" in page.content and b"succeeded" in page.content
+    finally:
+        _stop(worker)
+
+
+def test_a_real_worker_trains_a_safety_classifier_on_a_prompt_set(actors, real_broker, tiny_model_dir):
+    worker_log = real_broker / "worker.log"
+    worker = _start_worker(real_broker / "media", worker_log)
+    try:
+        version = published_version(actors.policy)
+        probes = prompt_set(actors.admin, version, learnable_rows(32))
+        job = services.training_job_create(user=actors.admin, kind="safety_classifier", prompt_set_ids=[probes.pk],
+                                           config=safety_config(tiny_model_dir, epochs=1))
+        status = _wait_for(lambda: _status(job.pk) in TrainingJob.FINISHED and _status(job.pk),
+                           seconds=180, what="the job to finish", log_path=worker_log)
+        job.refresh_from_db()
+        assert status == "succeeded", job.error
+        assert job.worker_host != services.worker_host() and job.steps > 0
+        assert job.reward_model.kind == "safety" and job.reward_model.spec_version == version
+        assert (real_broker / "media" / job.reward_model.path / "specloop.json").is_file()
     finally:
         _stop(worker)
 
