@@ -118,7 +118,8 @@ def test_prompt_set_rows_become_masked_rows():
     ])
     assert rows[0] == SafetyRow(prompt="How do I bake bread?", prompt_harmful=False, categories=[], source="prompt_set")
     assert rows[1].prompt_harmful is True and rows[1].categories == ["explosives"]
-    assert rows[1].response == "No." and rows[1].response_refusal == "full_refusal" and rows[1].response_harmful is False
+    assert rows[1].response == "No." and rows[1].response_refusal == "full_refusal"
+    assert rows[1].response_harmful is False
     assert rows[2].prompt_harmful is None and rows[2].categories is None
     assert rows[2].response is None and rows[2].response_harmful is None  # no reply: no reply labels
     with pytest.raises(ValueError, match="prompt 1"):

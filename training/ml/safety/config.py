@@ -16,7 +16,7 @@ HEADS = ("prompt_harmful", "categories", "response_refusal", "response_harmful")
 @dataclass
 class SafetyClassifierConfig:
     backbone: str = DEFAULT_BACKBONE  # HF id or local folder; the default MiniLM is fetched from PyPI (MODELS.md)
-    max_length: int = 192         # tokens per [CLS] prompt [SEP] reply [SEP]; refusal cues sit early, 192 fits the budget
+    max_length: int = 256         # tokens per [CLS] prompt [SEP] reply [SEP], in training and at inference
     batch_size: int = 16          # rows (or harm pairs) per optimizer step
     epochs: int = 1               # passes over the training rows; one pass of the public mix fits 15 min on 2 cores
     learning_rate: float = 5e-5   # AdamW peak learning rate of the backbone (small BERT, short schedule)
@@ -26,7 +26,7 @@ class SafetyClassifierConfig:
     seed: int = 0                 # seeds the split, the shuffling, the heads' init and dropout
     eval_fraction: float = 0.15   # held-out share of the PROMPTS (all rows of a prompt stay on one side)
     device: str = "auto"          # auto (CUDA when present) | cpu | cuda
-    bf16: bool = True             # bf16 autocast where the device supports it (CUDA) in training
+    bf16: bool = True             # bf16 autocast in training where it pays: CUDA, and CPUs with native bf16
     max_rows: int = 0             # use at most this many rows (seeded sample before the split); 0 = all
     max_pairs: int = 0            # use at most this many harm pairs (seeded sample); 0 = all
     max_steps: int = 0            # optimizer steps cap; 0 = no cap

@@ -67,10 +67,10 @@ FILES = {
     "hh_helpful": "hh-rlhf/helpful-base.dev.jsonl.gz",
 }
 # The default mix (what `manage.py safety_classifier_train` trains on): every public file, with the Do-Not-Answer
-# replies and the HH-RLHF pairs capped so that one epoch of MiniLM at max_length 192 fits ~15 min on 2 CPU cores.
+# replies and the HH-RLHF pairs capped so that one epoch of MiniLM fits ~15 min on 2 CPU cores.
 # Values are caps on source items (prompts; pairs for hh_harmless); 0 = all.
-DEFAULT_LIMITS = {"do_not_answer": 0, "do_not_answer_replies": 4, "ailuminate": 0, "harmbench": 0, "advbench": 0,
-                  "hh_harmless": 600, "hh_helpful": 0}
+DEFAULT_LIMITS = {"do_not_answer": 0, "do_not_answer_replies": 3, "ailuminate": 0, "harmbench": 0, "advbench": 0,
+                  "hh_harmless": 400, "hh_helpful": 0}
 
 
 def _index(crosswalk: dict) -> dict[str, dict[str, list[str]]]:
