@@ -58,8 +58,11 @@ def _job_row(job: TrainingJob) -> dict[str, Any]:
     return {
         "job": job,
         "exports": list(job.exports.all()),
+        "prompt_sets": list(job.prompt_sets.all()),
         "duration": duration_label(job.seconds),
         "accuracy": percent((job.final_metrics or {}).get("accuracy")),
+        "over_refusal": percent((job.final_metrics or {}).get("over_refusal")),
+        "refusal_accuracy": percent(((job.final_metrics or {}).get("response_refusal") or {}).get("accuracy")),
         "progress_pct": round(100 * job.progress),
     }
 

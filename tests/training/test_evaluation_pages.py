@@ -231,3 +231,13 @@ def test_the_form_asks_an_evaluation_for_a_prompt_set_and_a_classifier(client, a
     assert missing_model.status_code == 400
     assert 'id="error-safety_classifier">name the safety classifier' in missing_model.content.decode()
     assert not TrainingJob.objects.exists()
+
+
+def test_the_job_list_shows_an_evaluations_prompt_sets_and_over_refusal(client, actors, base):
+    client.force_login(actors.policy)
+
+    response = client.get(reverse("training:list") + "?kind=evaluation")
+
+    row = re.search(rf'<tr data-job="{base.pk}">(.*?)</tr>', response.content.decode(), re.S).group(1)
+    text = page_text(type("R", (), {"content": row.encode()})())
+    assert "spec probes" in text and re.search(r"10\.0% over-refusal", text)
