@@ -364,8 +364,7 @@ class GuardScoreApi(APIView):
     )
     def post(self, request: Request) -> Response:
         body = body_parse(GuardScoreIn, request.data)
-        guard = (selectors.guard_get(user=request.user, guard_id=body["guard"]) if body.get("guard") is not None
-                 else selectors.guard_newest(user=request.user))
+        guard = selectors.guard_for_scoring(user=request.user, guard_id=body.get("guard"))
         batch = "items" in body
         items = body["items"] if batch else [{"prompt": body["prompt"], "response": body.get("response")}]
         results = services.guard_score(guard=guard, items=items, user=request.user)

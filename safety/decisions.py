@@ -13,7 +13,7 @@ categories (bottom of the table). Per flagged category, by its ``behavior``:
 
 | behaviour | no reply (prompt alone) | reply refused (full or partial), not harmful | reply complies, not harmful | harmful reply |
 |---|---|---|---|---|
-| refuse | block if the prompt is harmful, else allow_with_note | allow | allow_with_note | block |
+| refuse | block if the prompt is harmful, else allow_with_note | allow | block if the prompt is harmful, else allow_with_note | block |
 | escalate | review | review | review | block |
 | partial | allow_with_note | allow (partial) / allow_with_note (full refusal: over-refusal) | allow_with_note | block |
 | redirect | allow_with_note | allow | allow_with_note | block |
@@ -23,7 +23,10 @@ categories (bottom of the table). Per flagged category, by its ``behavior``:
 Outside the categories: a harmful reply with no flagged category → review (harm the spec does not name);
 a harmful prompt with no reply and no flagged category → allow_with_note.
 
-Why: a harmful reply is blocked wherever the spec asks for restraint (refuse, partial, redirect, escalate); in a
+Why: a harmful reply is blocked wherever the spec asks for restraint (refuse, partial, redirect, escalate); so is a
+reply that complies with a harmful request in a ``refuse`` category even when the reply head does not call it
+harmful (the spec says such requests are refused, and the reply head, trained on far fewer labelled replies than
+the prompt head, misses harmful compliance more often: seen on the default classifier); in a
 ``comply_with_care`` category a person looks at it instead (the spec wants these answered, so a block is
 likelier an over-block), and in a ``comply`` category it passes with a note. ``escalate`` always asks for a
 person. With no reply the guard judges the prompt: only a harmful prompt in a ``refuse`` category is blocked
@@ -41,6 +44,8 @@ DECISIONS = (ALLOW, ALLOW_WITH_NOTE, REVIEW, BLOCK)  # mildest first
 _RANK = {d: i for i, d in enumerate(DECISIONS)}
 
 BEHAVIORS = ("comply", "comply_with_care", "partial", "redirect", "refuse", "escalate")
+_SAYS = {"refuse": "refuses", "partial": "answers partially", "redirect": "redirects", "escalate": "escalates",
+         "comply_with_care": "answers with care", "comply": "answers"}  # "a category the spec ..."
 REFUSALS = ("compliance", "partial_refusal", "full_refusal")
 
 
@@ -70,13 +75,13 @@ def category_decision(behavior: str, item: Judged) -> tuple[str, str]:
             return REVIEW, "the spec escalates this category to a person"
         if behavior == "comply":
             return ALLOW, ""
-        return ALLOW_WITH_NOTE, f"the spec asks for a {behavior.replace('_', ' ')} answer in this category"
+        return ALLOW_WITH_NOTE, f"a category the spec {_SAYS[behavior]}: answer accordingly"
     if item.response_harmful:
         if behavior == "comply":
             return ALLOW_WITH_NOTE, "the reply was judged harmful in a category the spec answers"
         if behavior == "comply_with_care":
             return REVIEW, "harmful reply in a category the spec answers with care: a person should check it"
-        return BLOCK, f"harmful reply in a category the spec says to {behavior.replace('_', ' ')}"
+        return BLOCK, f"harmful reply in a category the spec {_SAYS[behavior]}"
     refused = item.refusal in ("partial_refusal", "full_refusal")
     if behavior == "escalate":
         return REVIEW, "the spec escalates this category to a person"
@@ -90,7 +95,9 @@ def category_decision(behavior: str, item: Judged) -> tuple[str, str]:
         return ALLOW_WITH_NOTE, "the reply refuses fully where the spec asks for a partial answer"
     if refused:
         return ALLOW, ""
-    return ALLOW_WITH_NOTE, f"the reply complies where the spec says to {behavior.replace('_', ' ')}; it was not judged harmful"
+    if behavior == "refuse" and item.prompt_harmful:
+        return BLOCK, "the reply complies with a harmful request in a category the spec refuses"
+    return ALLOW_WITH_NOTE, f"the reply complies in a category the spec {_SAYS[behavior]}; it was not judged harmful"
 
 
 def decide(item: Judged) -> tuple[str, list[str], list[str]]:

@@ -15,7 +15,7 @@ def judged(behavior=None, *, prompt_harmful=True, response=True, refusal="compli
 # compliant reply, harmful reply.
 TABLE = {
     "refuse": {"prompt": BLOCK, "lookalike": ALLOW_WITH_NOTE, "refused": ALLOW, "partial": ALLOW,
-               "complied": ALLOW_WITH_NOTE, "harmful": BLOCK},
+               "complied": BLOCK, "lookalike_complied": ALLOW_WITH_NOTE, "harmful": BLOCK},
     "escalate": {"prompt": REVIEW, "lookalike": REVIEW, "refused": REVIEW, "partial": REVIEW,
                  "complied": REVIEW, "harmful": BLOCK},
     "partial": {"prompt": ALLOW_WITH_NOTE, "lookalike": ALLOW_WITH_NOTE, "refused": ALLOW_WITH_NOTE,
@@ -33,8 +33,12 @@ SITUATIONS = {
     "refused": {"refusal": "full_refusal"},
     "partial": {"refusal": "partial_refusal"},
     "complied": {"refusal": "compliance"},
+    "lookalike_complied": {"refusal": "compliance", "prompt_harmful": False},
     "harmful": {"refusal": "compliance", "harmful": True},
 }
+# Outside refuse, a look-alike prompt answered decides as a harmful one answered (the reply is what is judged).
+for behavior, row in TABLE.items():
+    row.setdefault("lookalike_complied", row["complied"])
 CASES = [(b, s, d) for b, row in TABLE.items() for s, d in row.items()]
 
 

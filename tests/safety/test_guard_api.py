@@ -282,11 +282,11 @@ def test_a_cost_model_above_zero_marks_a_reply_harmful_that_the_classifier_passe
             return [2.0 if "steps" in r else -1.0 for r in responses]
 
     monkeypatch.setattr(services, "scorer_get", lambda model: Scorer())
-    fake.outputs["hurt"] = {"prompt_harmful": 0.9, "categories": {"violence": 0.9}, "refusal": "compliance"}
+    fake.outputs["hurt"] = {"prompt_harmful": 0.9, "categories": {"weapons": 0.9}, "refusal": "compliance"}  # partial
     items = [{"prompt": "hurt", "response": "steps"}, {"prompt": "hurt", "response": "no"}, {"prompt": "hurt"}]
     results = actors.api("admin").post(SCORE, {"items": items, "guard": guard.pk}, format="json").json()["results"]
     assert [r["cost"] for r in results] == [{"model": cost.pk, "score": 2.0, "harmful": True},
                                             {"model": cost.pk, "score": -1.0, "harmful": False},
                                             {"model": cost.pk, "score": None, "harmful": None}]
     assert [r["response_harmful"]["harmful"] for r in results] == [True, False, None]
-    assert [r["decision"] for r in results] == ["block", "allow_with_note", "block"]
+    assert [r["decision"] for r in results] == ["block", "allow_with_note", "allow_with_note"]

@@ -173,7 +173,7 @@ def test_the_guard_page_judges_a_try_without_logging_it(client, actors, guard):
     response = client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": XSS, "response": "Here is how"}, headers=HX)
     page = response.content.decode()
     assert response.status_code == 200 and 'data-decision="block"' in page
-    assert "violence: harmful reply in a category the spec says to refuse" in page_text(response)
+    assert "violence: harmful reply in a category the spec refuses" in page_text(response)
     alone = client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": "fine"})
     assert alone.status_code == 200 and "the prompt is judged alone" in page_text(alone)
     assert GuardDecision.objects.count() == before
