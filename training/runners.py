@@ -141,7 +141,8 @@ def evaluation_run(job: TrainingJob, host: str) -> str:
     spec = job_inputs.evaluation_spec(version)
     prompts = []
     for prompt_set in prompt_sets:
-        prompts += [{**row, "prompt_set": prompt_set.pk} for row in job_inputs.prompt_set_rows(prompt_set)]
+        # "<prompt set>:<index>": each line of items.jsonl traces back to its prompt
+        prompts += [{**row, "id": f"{prompt_set.pk}:{i}"} for i, row in enumerate(job_inputs.prompt_set_rows(prompt_set))]
     device = _device(cfg.device)
     TrainingJob.objects.filter(pk=job.pk).update(device=device)
     started = time.monotonic()

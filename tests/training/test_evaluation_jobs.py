@@ -145,6 +145,7 @@ def test_an_evaluation_of_the_sets_own_responses_reports_per_label_and_category_
     rows = learnable_rows(48)
     assert [(i["prompt"], i["reply"]) for i in lines] == [(r["prompt"], r["response"]) for r in rows]
     assert {"label", "categories", "refusal", "harmful", "response_harmful", "prompt_harmful"} <= set(lines[0])
+    assert [i["id"] for i in lines[:2]] == [f"{answered.pk}:0", f"{answered.pk}:1"]
     assert actors.api("rater").get(f"/api/v1/training-jobs/{job_id}/artifacts/items.jsonl").status_code == 403
 
 
