@@ -177,6 +177,8 @@ def evaluation_run(job: TrainingJob, host: str) -> str:
     if not _finish(job.pk, TrainingJob.SUCCEEDED, progress=1.0, final_metrics=metrics,
                    artifacts=artifacts_of(output_dir), steps=result.n_items, **common):
         return TrainingJob.objects.get(pk=job.pk).status
+    over_refusal = metrics.get("over_refusal")
     _log(job.pk, f"succeeded in {result.seconds:.1f} s: {result.n_items} replies scored "
-                 f"({result.replies_per_second:.1f} replies/s); over-refusal {metrics.get('over_refusal')}")
+                 f"({result.replies_per_second:.1f} replies/s); over-refusal "
+                 + (f"{100 * over_refusal:.1f}%" if isinstance(over_refusal, (int, float)) else "n/a (no safe prompt)"))
     return TrainingJob.SUCCEEDED

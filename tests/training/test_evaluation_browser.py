@@ -1,0 +1,76 @@
+"""An evaluation in a real browser: an admin picks the kind, a prompt set and the safety classifier on the launch
+form, the job runs (in-process here), and the job page shows the per-category table with its budget marks; the
+phone width fits. Headless Debian Chromium against a live server (tests/browser.py)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import (  # noqa: F401  (the fixture_* are used by their fixture names)
+    ADMIN_PASSWORD,
+    BROWSER_MARKS,
+    OVERFLOW,
+    fixture_browser,
+    fixture_desktop,
+    fixture_role_groups,
+    login,
+    new_page,
+    screenshot,
+)
+from training.models import TrainingJob
+
+from .safety_data import learnable_rows, prompt_set, published_version, registered_classifier
+
+pytestmark = BROWSER_MARKS
+
+
+@pytest.fixture
+def page_timeout() -> int:
+    return 30000  # the launch runs the tiny evaluation inside the request
+
+
+def test_an_admin_launches_an_evaluation_from_the_form_and_reads_the_per_category_table(
+        desktop, browser, page_timeout, live_server, actors, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    version = published_version(actors.policy)
+    probes = prompt_set(actors.admin, version, learnable_rows(24), name="answered probes")
+    classifier = registered_classifier(actors.admin, version, name="tiny guard model")
+    page = desktop
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Refused" in message.text else None)
+    login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+    page.goto(f"{live_server.url}/training/new/")
+
+    page.check("input[name=kind][value=evaluation]")
+    expect(page.locator("#export-picker")).to_be_hidden()
+    page.check(f"#prompt-set-{probes.pk}")
+    page.select_option("#id_safety_classifier", str(classifier.pk))
+    page.check("#id_use_responses")
+    page.fill("#id_policy", "")
+    page.fill("#id_name", "given replies")
+    page.click("#launch-form button[type=submit]")
+
+    expect(page.locator("h1")).to_have_text("given replies")
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    table = page.locator("#eval-categories")
+    expect(table.locator('tr[data-category="violence"] td').first).to_contain_text("Violence")
+    expect(table.locator('tr[data-category="violence"] [data-mark]')).to_have_attribute(
+        "data-mark", re.compile("over|unsure|under"))
+    expect(page.locator("#eval-labels tr[data-label=safe]")).to_contain_text("over-refusal")
+    expect(page.locator("#items-download")).to_be_visible()
+    job = TrainingJob.objects.get(kind="evaluation")
+    assert job.status == "succeeded" and job.final_metrics["by_category"]["violence"]["n"] == 12
+    assert refused == []
+    screenshot(page, "training-evaluation-1280.png")
+
+    phone = new_page(browser, 390, 844, page_timeout)
+    try:
+        login(phone, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+        phone.goto(f"{live_server.url}/training/{job.pk}/")
+        expect(phone.locator("#eval-categories")).to_be_visible()
+        scroll_width, screen = phone.evaluate(OVERFLOW)
+        screenshot(phone, "training-evaluation-390.png")
+        assert scroll_width <= screen + 1, f"the evaluation page is {scroll_width}px wide on a {screen}px screen"
+    finally:
+        phone.context.close()
