@@ -206,9 +206,10 @@ def classifier_get(model: RewardModel):
         if classifier is None:
             from training.ml.safety import load_classifier
 
-            if not folder.is_dir():
-                raise NotFound(f"model {model.pk}'s checkpoint is missing from storage")
-            classifier = load_classifier(folder, device=settings.SCORING_DEVICE)
+            try:
+                classifier = load_classifier(folder, device=settings.SCORING_DEVICE)
+            except OSError:  # the folder, or a file in it, is not on this machine
+                raise NotFound(f"model {model.pk}'s checkpoint is missing from storage") from None
             _classifiers[key] = classifier
             while len(_classifiers) > MAX_LOADED_CLASSIFIERS:
                 _classifiers.popitem(last=False)

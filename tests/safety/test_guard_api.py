@@ -290,3 +290,9 @@ def test_a_cost_model_above_zero_marks_a_reply_harmful_that_the_classifier_passe
                                             {"model": cost.pk, "score": None, "harmful": None}]
     assert [r["response_harmful"]["harmful"] for r in results] == [True, False, None]
     assert [r["decision"] for r in results] == ["block", "allow_with_note", "allow_with_note"]
+
+
+def test_a_checkpoint_missing_from_storage_is_a_404_saying_so(actors, guard):
+    type(guard.safety_classifier).objects.filter(pk=guard.safety_classifier_id).update(path="models/gone")
+    response = actors.api("admin").post(SCORE, {"prompt": "p"}, format="json")
+    assert response.status_code == 404 and "missing from storage" in response.json()["error"]
