@@ -74,7 +74,7 @@ def prompt_set_detail_view(request: HttpRequest, prompt_set_id: int) -> HttpResp
         "prompt_set": prompt_set, "by_category": by_category, "category_names": names, "cross_tab": labels is not None,
         "by_label": [(label, prompt_set.by_label.get(label, 0)) for label in ("safe", "unsafe", "unknown")],
         "unmapped": sorted(prompt_set.unmapped.items(), key=lambda kv: (-kv[1], kv[0])),
-        "sample": selectors.prompt_set_sample(prompt_set=prompt_set),
+        "sample": selectors.prompt_set_sample(prompt_set=prompt_set), "can_launch": _is_admin(request),
     })
 
 

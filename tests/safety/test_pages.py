@@ -180,3 +180,13 @@ def test_the_guard_page_judges_a_try_without_logging_it(client, actors, guard):
     assert client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": ""}, headers=HX).status_code == 400
     client.force_login(actors.rater)
     assert client.post(f"/safety/guards/{guard.pk}/try/", {"prompt": "x"}).status_code == 403
+
+
+def test_an_admin_launches_an_evaluation_or_a_classifier_from_the_set(client, actors, prompt_set):
+    client.force_login(actors.admin)
+    page = client.get(f"/safety/prompt-sets/{prompt_set.pk}/").content.decode()
+    assert f'href="/training/new/?kind=evaluation&amp;prompt_sets={prompt_set.pk}"' in page
+    launch = client.get(f"/training/new/?kind=evaluation&prompt_sets={prompt_set.pk}")
+    assert launch.status_code == 200
+    client.force_login(actors.policy)
+    assert 'id="launch"' not in client.get(f"/safety/prompt-sets/{prompt_set.pk}/").content.decode()
