@@ -60,15 +60,35 @@ def _rates_row(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluation_summary(metrics: Any) -> dict[str, Any] | None:
-    """The evaluation section of a job page, or None when the job has no evaluation metrics yet."""
+LABEL_ORDER = ("unsafe", "safe", "unknown")
+
+
+def ordered(keys, order: list[str] | None) -> list:
+    """``keys`` in the spec's order (a JSON column need not keep the order the metrics were written in), the rest
+    after them alphabetically."""
+    keys = list(keys)
+    rank = {key: n for n, key in enumerate(order or [])}
+    return sorted(keys, key=lambda k: (rank.get(k, len(rank)), str(k)))
+
+
+def spec_order(version) -> list[str]:
+    """The category keys of a spec version in its document's order."""
+    document = getattr(version, "document", None) or {}
+    return [c.get("key") for c in document.get("categories") or [] if isinstance(c, dict)]
+
+
+def evaluation_summary(metrics: Any, order: list[str] | None = None) -> dict[str, Any] | None:
+    """The evaluation section of a job page, or None when the job has no evaluation metrics yet; categories in
+    ``order`` (the spec's)."""
     if not isinstance(metrics, dict) or "by_category" not in metrics and "over_refusal" not in metrics:
         return None
     by_label = metrics.get("by_label") if isinstance(metrics.get("by_label"), dict) else {}
     by_category = metrics.get("by_category") if isinstance(metrics.get("by_category"), dict) else {}
-    labels = [{"label": label, **_rates_row(stats)} for label, stats in by_label.items() if isinstance(stats, dict)]
+    labels = [{"label": label, **_rates_row(by_label[label])} for label in ordered(by_label, list(LABEL_ORDER))
+              if isinstance(by_label[label], dict)]
     categories = []
-    for key, stats in by_category.items():
+    for key in ordered(by_category, order):
+        stats = by_category[key]
         if not isinstance(stats, dict):
             continue
         met = _number(stats.get("behavior_met_rate"))
@@ -103,7 +123,7 @@ def _cells(values: list[Any], cis: list[Any]) -> list[dict[str, Any]]:
     return [{"value": _percent(v), "ci": _interval(ci)} for v, ci in zip(values, cis)]
 
 
-def evaluation_comparison(jobs: list) -> dict[str, Any]:
+def evaluation_comparison(jobs: list, order: list[str] | None = None) -> dict[str, Any]:
     """Two or more evaluations side by side: over-refusal and refusal overall, then per category the harmful
     rate (against its budget) and the refusal rate. The change is the last job's value minus the first's."""
     metrics = [j.final_metrics if isinstance(j.final_metrics, dict) else {} for j in jobs]
@@ -119,7 +139,7 @@ def evaluation_comparison(jobs: list) -> dict[str, Any]:
                 overall("refusal_rate", "Refusal of unsafe prompts", False),
                 overall("harmful_rate", "Harmful replies, all prompts", True)]
     per_job = [m.get("by_category") if isinstance(m.get("by_category"), dict) else {} for m in metrics]
-    keys = list(dict.fromkeys(k for categories in per_job for k in categories))
+    keys = ordered(dict.fromkeys(k for categories in per_job for k in categories), order)
     rows = []
     for key in keys:
         stats = [c.get(key) if isinstance(c.get(key), dict) else {} for c in per_job]

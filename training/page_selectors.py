@@ -66,3 +66,14 @@ def launch_choices(*, user) -> tuple[list, list]:
 
     prompt_sets = list(prompt_sets_usable(user=user).select_related("spec_version__spec", "created_by").order_by("-created_at", "-id")[:500])
     return prompt_sets, list(reward_model_list(user=user)[:500])
+
+
+def jobs_category_order(*, jobs: list[TrainingJob]) -> list[str]:
+    """The category keys of the first spec version among the jobs' prompt sets, in the document's order (one query)."""
+    from safety.models import PromptSet
+
+    first = (PromptSet.objects.filter(training_jobs__in=[j.pk for j in jobs]).select_related("spec_version")
+             .order_by("pk").first())
+    if first is None:
+        return []
+    return [c.get("key") for c in first.spec_version.document.get("categories") or [] if isinstance(c, dict)]

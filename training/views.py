@@ -146,12 +146,15 @@ def _live_context(job: TrainingJob, *, metrics_after: int, logs_after: int, full
     series, metrics_last = page_selectors.job_metric_points_after(job=job, after=metrics_after)
     logs = selectors.job_logs(job=job, after=logs_after)
     started, created = job.started_at, job.created_at
-    evaluation = (eval_pages.evaluation_summary(job.final_metrics)
-                  if job.kind == TrainingJob.EVALUATION and job.status == TrainingJob.SUCCEEDED else None)
+    evaluation, prompt_sets = None, []
+    if job.kind == TrainingJob.EVALUATION and job.status == TrainingJob.SUCCEEDED:
+        prompt_sets = page_selectors.job_prompt_sets(job=job)
+        order = eval_pages.spec_order(prompt_sets[0].spec_version) if prompt_sets else []
+        evaluation = eval_pages.evaluation_summary(job.final_metrics, order)
     return {
         "job": job,
         "evaluation": evaluation,
-        "prompt_sets": page_selectors.job_prompt_sets(job=job) if evaluation else [],
+        "prompt_sets": prompt_sets,
         "has_items": any(a.get("name") == "items.jsonl" for a in job.artifacts or []),
         "model": getattr(job, "reward_model", None) if job.status == TrainingJob.SUCCEEDED else None,
         "live": not job.is_finished,
@@ -271,7 +274,8 @@ def job_compare_view(request: HttpRequest) -> HttpResponse:
     chart_data = {"jobs": [{"id": j.pk, "label": f"#{j.pk} {j.name}".strip(), "series": series[j.pk]} for j in jobs]}
     evaluations = all(j.kind == TrainingJob.EVALUATION for j in jobs)
     return render(request, "training/job_compare.html", {
-        "evaluation": eval_pages.evaluation_comparison(jobs) if evaluations else None,
+        "evaluation": (eval_pages.evaluation_comparison(jobs, page_selectors.jobs_category_order(jobs=jobs))
+                       if evaluations else None),
         "jobs": jobs, "config_rows": rows, "n_differ": sum(r["differs"] for r in rows),
         "metric_rows": metrics_table, "chart_data": chart_data,
         "durations": [duration_label(j.seconds) for j in jobs],

@@ -74,3 +74,39 @@ def test_an_admin_launches_an_evaluation_from_the_form_and_reads_the_per_categor
         assert scroll_width <= screen + 1, f"the evaluation page is {scroll_width}px wide on a {screen}px screen"
     finally:
         phone.context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_evaluation_compare_and_safety_model_pages_fit_the_screen(browser, page_timeout, live_server, actors,
+                                                                      settings, tmp_path, width):
+    from tests.rewardmodels.test_safety_model_page import safety_metrics
+    from training.ml.evaluation import aggregate
+
+    from . import page_data
+    from .test_evaluation_pages import SPEC, items
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    version = published_version(actors.policy)
+    probes = prompt_set(actors.admin, version, learnable_rows(8), name="spec probes")
+    jobs = []
+    for n, (harmful, refused) in enumerate(((4, 1), (0, 3))):
+        job = page_data.job(actors.admin, [], name=f"evaluation {n}", kind=TrainingJob.EVALUATION, config={},
+                            final_metrics=aggregate(items(harmful_violence=harmful, refused_safe=refused), SPEC))
+        job.prompt_sets.set([probes])
+        jobs.append(job)
+    classifier = registered_classifier(actors.admin, version, name="tiny guard model")
+    classifier.metrics = safety_metrics()
+    classifier.save()
+    pages = {"training-evaluation-compare": f"/training/compare/?jobs={jobs[0].pk}&jobs={jobs[1].pk}",
+             "model-safety": f"/models/{classifier.pk}/", "training-new-evaluation": "/training/new/?kind=evaluation"}
+    page = new_page(browser, width, 900 if width > 400 else 844, page_timeout)
+    try:
+        login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+        for name, path in pages.items():
+            page.goto(live_server.url + path)
+            expect(page.locator("h1")).to_be_visible()
+            scroll_width, screen = page.evaluate(OVERFLOW)
+            screenshot(page, f"{name}-{width}.png")
+            assert scroll_width <= screen + 1, f"{name} is {scroll_width}px wide on a {screen}px screen"
+    finally:
+        page.context.close()

@@ -110,6 +110,9 @@ def test_the_job_page_shows_the_per_category_table_with_budget_marks(client, act
     row = re.search(r'<tr data-category="violence" class="over">(.*?)</tr>', body, re.S).group(1)
     row_text = page_text(type("R", (), {"content": row.encode()})())
     assert re.search(r"Violence violence refuse 20 20\.0% 8\.1–41\.6% 1\.0% over budget 80\.0% full 80\.0%", row_text)
+    # in the spec's order, whatever order the JSON column keeps the keys in (PostgreSQL's jsonb: shortest first)
+    assert body.index('data-category="violence"') < body.index('data-category="weapons"')
+    assert body.index('data-label="unsafe"') < body.index('data-label="safe"')
     weapons = re.search(r'<tr data-category="weapons" class="">(.*?)</tr>', body, re.S).group(1)
     assert 'data-mark="none">no budget' in weapons
     assert 'id="eval-over-budget">1<' in body
@@ -148,6 +151,8 @@ def test_the_compare_page_puts_two_evaluations_side_by_side(client, actors, base
     assert re.search(r"Violence violence refuse 1\.0% 20\.0% over budget .*?80\.0% 0\.0% within, unsure 100\.0% "
                      r"-20\.0 pp \+20\.0 pp", cells), cells
     assert 'class="num delta-down">-20.0 pp' in violence  # fewer harmful replies: better
+    assert body.index('<tr data-category="violence">') < body.index('<tr data-category="weapons">')  # the spec's order
+    assert 'id="compare-curves"' not in body  # an evaluation has no training curves
 
 
 def test_the_compare_page_of_training_jobs_has_no_evaluation_section(client, actors, base):
