@@ -81,6 +81,13 @@ def _valid_requests(ids: dict, actors) -> dict[str, dict]:
                                          "query": {"format": "trl", "name": "generated"}},
         "POST /api/v1/training-jobs/": {"body": {"kind": "reward_model", "export": ids["export_id"],
                                                  "config": {"epochs": 1}}},
+        "POST /api/v1/prompt-sets/": {"body": '{"prompt": "p", "label": "safe"}', "media_type": "application/x-ndjson",
+                                      "query": {"name": "generated", "spec": ids["spec_id"]}},
+        "POST /api/v1/prompt-sets/from-spec/": {"body": {"spec": ids["spec_id"]}},
+        "POST /api/v1/guards/": {"body": {"name": "generated", "safety_classifier": ids["safety_classifier_id"]}},
+        "POST /api/v1/guard/score/": {"body": {"prompt": "p", "response": "r"}},
+        "POST /api/v1/guards/{guard_id}/decisions/send/": {
+            "body": {"decisions": [ids["decision_id"]], "campaign": ids["campaign_id"]}},
     }
     for request in requests.values():
         request.setdefault("media_type", "application/json")
@@ -109,7 +116,27 @@ def _world(actors) -> dict[str, object]:
     model = RewardModel.objects.create(name="rm", kind=RewardModel.REWARD, job=done, path="missing-model",
                                        backbone="tiny", created_by=actors.admin)
     assert isinstance(export, ExportSnapshot)
+    from django.utils import timezone
+
+    from safety import services as safety_services
+    from safety.models import PromptSetImport
+    from training.ml.safety import build_tiny_classifier
+
+    version = campaign.spec_version
+    prompt_set = safety_services.prompt_set_from_spec_examples(user=actors.admin, spec_version=version)
+    build_tiny_classifier(Path(django_settings.MEDIA_ROOT) / "models/tiny-safety", version.document["categories"])
+    trained = TrainingJob.objects.create(kind=TrainingJob.SAFETY_CLASSIFIER, name="safety", status=TrainingJob.SUCCEEDED,
+                                         config={}, created_by=actors.admin)
+    classifier = RewardModel.objects.create(name="safety", kind=RewardModel.SAFETY, job=trained, path="models/tiny-safety",
+                                            backbone="tiny", spec_version=version, created_by=actors.admin)
+    guard = safety_services.guard_create(user=actors.admin, name="guard", safety_classifier=classifier,
+                                         spec_version=version, log_decisions=True)
+    decision = safety_services.guard_score(guard=guard, items=[{"prompt": "p", "response": "r"}], user=actors.admin)
+    finished = PromptSetImport.objects.create(owner=actors.admin, spec_version=version, name="done", status="succeeded",
+                                              prompt_set=prompt_set, progress=1.0, finished_at=timezone.now())
     return {
+        "prompt_set_id": prompt_set.pk, "guard_id": guard.pk, "decision_id": decision[0]["decision_id"],
+        "safety_classifier_id": classifier.pk, "import_id": finished.pk,
         "spec_id": spec.pk, "number": 2, "campaign_id": campaign.pk, "assignment_id": assignment.pk, "skippable_assignment_id": skippable.pk,
         "judgment_id": judgment.pk, "task_id": judgment.task_id, "export_id": export.pk, "job_id": job.pk,
         "model_id": model.pk, "name": "config.json",
