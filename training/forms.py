@@ -265,6 +265,9 @@ class JobLaunchForm(forms.Form):
         for name in self.registry_names:
             if kind == TrainingJob.EVALUATION and data.get(name) is not None:
                 config[name] = data[name]
+        if kind == TrainingJob.EVALUATION and config.get("use_responses"):
+            config.pop("policy", None)  # prefilled with the default; nothing generates, as its help says
+
         return {"kind": kind, "config": config, "name": data.get("name", ""),
                 "export_ids": data.get("exports") or [] if kind in USES_EXPORTS else [],
                 "prompt_set_ids": data.get("prompt_sets") or [] if kind in USES_PROMPT_SETS else [],

@@ -47,7 +47,6 @@ def test_an_admin_launches_an_evaluation_from_the_form_and_reads_the_per_categor
     page.check(f"#prompt-set-{probes.pk}")
     page.select_option("#id_safety_classifier", str(classifier.pk))
     page.check("#id_use_responses")
-    page.fill("#id_policy", "")
     page.fill("#id_name", "given replies")
     page.click("#launch-form button[type=submit]")
 

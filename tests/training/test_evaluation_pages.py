@@ -215,7 +215,8 @@ def test_an_admin_launches_an_evaluation_from_the_form(client, actors, media, no
 
     response = client.post(reverse("training:new"), {
         "kind": "evaluation", "prompt_sets": [str(probes.pk)], "safety_classifier": str(classifier.pk),
-        "reward_model": "", "use_responses": "on", "policy": "", "max_new_tokens": "16", "epochs": "3",
+        "reward_model": "", "use_responses": "on", "policy": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "max_new_tokens": "16", "epochs": "3",
         "exports": [str(export.pk)], "name": "from the form"})
 
     job = TrainingJob.objects.get(kind="evaluation")
@@ -223,6 +224,7 @@ def test_an_admin_launches_an_evaluation_from_the_form(client, actors, media, no
     assert list(job.prompt_sets.all()) == [probes] and not job.exports.exists()
     assert job.config["safety_classifier"] == classifier.pk and job.config["reward_model"] is None
     assert job.config["use_responses"] is True and job.config["max_new_tokens"] == 16
+    assert job.config["policy"] == ""  # the prefilled default is not sent beside use_responses
     assert "epochs" not in job.config  # another kind's setting, hidden on the page, is not sent
 
 
