@@ -37,6 +37,7 @@ def job_out(job: TrainingJob, *, full: bool = False) -> dict[str, Any]:
     if full:
         out.update({
             "config": job.config, "attempts": job.attempts, "versions": job.versions, "artifacts": job.artifacts,
+            "data_files": [{k: f.get(k) for k in ("name", "sha256", "n_rows", "n_pairs")} for f in job.data_files or []],
             "metrics": {"final": job.final_metrics, "series": selectors.job_metric_series(job=job)},
         })
     return out
@@ -74,6 +75,8 @@ class JobDetailOut(JobOut):
     attempts = serializers.IntegerField()
     versions = serializers.DictField()
     artifacts = serializers.ListField(child=serializers.DictField())
+    data_files = serializers.ListField(child=serializers.DictField(), help_text=(
+        "server-side inputs (manage.py safety_classifier_train's public rows): name, sha256, n_rows, n_pairs"))
     metrics = inline_serializer("JobMetrics", {"final": serializers.DictField(), "series": serializers.DictField()})
 
 

@@ -41,6 +41,8 @@ def test_the_command_trains_on_the_first_public_rows_and_prints_the_model_id_las
     [data_file] = job.data_files
     assert data_file["spec_version"] == model.spec_version_id and data_file["n_pairs"] == 12
     assert (Path(settings.MEDIA_ROOT) / data_file["path"]).is_file()
+    answered = actors.api("admin").get(f"/api/v1/training-jobs/{job.pk}/").json()["data_files"]
+    assert answered == [{k: data_file[k] for k in ("name", "sha256", "n_rows", "n_pairs")}]
     # every public file is read (12 items each) and the crosswalk mapped their codes to the spec's categories
     for source in ("do_not_answer", "ailuminate", "harmbench", "advbench", "hh_helpful", "hh_harmless"):
         assert any(line.strip().startswith(source) for line in lines), source
@@ -73,7 +75,7 @@ def test_the_command_names_what_is_wrong(actors, media, tmp_path):
         run("--public-data", str(tmp_path / "nowhere"))
     with pytest.raises(CommandError, match="--spec: spec 424242 does not exist"):
         run("--public-data", str(tmp_path), "--spec", "424242")
-    with pytest.raises(CommandError, match="no rows read"):
+    with pytest.raises(CommandError, match="none of the public files is under"):
         run("--public-data", str(tmp_path))
     with pytest.raises(CommandError, match="config.backbone"):
         (tmp_path / "advbench").mkdir()

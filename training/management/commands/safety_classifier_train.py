@@ -76,8 +76,9 @@ class Command(BaseCommand):
             limits = {k: options["max_rows"] for k in safety_ml.data.DEFAULT_LIMITS if k != "do_not_answer_replies"}
         started = time.monotonic()
         rows, pairs, report = safety_ml.public_rows(data_dir, crosswalk=crosswalk_index(categories), seed=0, **limits)
-        if not rows:
-            raise CommandError(f"--public-data: no rows read from {data_dir} (missing: {', '.join(report['missing'])})")
+        if not rows or len(report.get("missing") or []) >= len(safety_ml.data.FILES):
+            raise CommandError(f"--public-data: none of the public files is under {data_dir} (looked for "
+                               f"{', '.join(safety_ml.data.FILES.values())})")
         self._report(report, time.monotonic() - started)
 
         entry = job_inputs.data_file_write(rows=rows, pairs=pairs, spec_version=version, name=f"public data ({data_dir.name})")
