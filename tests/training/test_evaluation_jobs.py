@@ -177,3 +177,16 @@ def test_an_evaluation_generates_with_a_tiny_policy_and_scores_reward_and_cost(a
     items = [json.loads(line) for line in (settings.MEDIA_ROOT / path).read_text().splitlines()]
     assert len(items) == 12 and all(isinstance(i["reply"], str) for i in items)
     assert {"reward", "cost"} <= set(items[0])
+
+
+def test_a_cancel_stops_an_evaluation_and_records_no_results(actors, media, version, answered, classifier,
+                                                             monkeypatch):
+    job = services.training_job_create(user=actors.admin, kind="evaluation", prompt_set_ids=[answered.pk], config={
+        "safety_classifier": classifier.pk, "use_responses": True, "batch_size": 4}, dispatch=False)
+    TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)  # asked for as the worker picks it up
+    monkeypatch.setattr(services, "REPORT_EVERY_SECONDS", 0.0)
+
+    assert services.training_job_run(job_id=job.pk) == "cancelled"
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.final_metrics == {} and job.artifacts == []
+    assert job.log_lines.filter(message__startswith="cancelled after").exists()
