@@ -11,9 +11,10 @@ held-out prompts; AUROC is not), the refusal confusion matrix, and the refusal h
 on the same held-out replies: overall, on the non-templated replies (no stock refusal opener) and on the partial
 refusals. The split is by prompt: no reply to a held-out question was trained on.
 
-Then both are run on a set neither saw: the 45 replies written for SpecLoop in safety/demo_data/reply_examples.jsonl
-(refusals in plain words, partial refusals, compliance). With --checkpoint the stored held-out metrics are printed
-and only that second check is run.
+Then two sets nothing was trained on: the example spec's own examples (how often prompt_harmful flags the "allowed"
+ones: over-refusal of a prompt-only guard), and, for the refusal head and string matching, the 45 replies written
+for SpecLoop in safety/demo_data/reply_examples.jsonl (refusals in plain words, partial refusals, compliance).
+With --checkpoint the stored held-out metrics are printed and only these two checks are run.
 """
 
 import argparse
@@ -106,6 +107,32 @@ def written_replies_check(classifier) -> dict:
     return {"n": len(items), "response_harmful_auroc": harm, "refusal": comparison}
 
 
+def spec_examples_check(classifier) -> dict:
+    """prompt_harmful on the example spec's own examples (never trained on): how often "allowed" ones are flagged at
+    the stored threshold (over-refusal of a prompt-only guard), how often "disallowed" ones are, and the AUROC."""
+    from training.ml.safety.metrics import auroc
+
+    examples = [(c["key"], e["text"], e["verdict"]) for c in yaml.safe_load(SPEC.read_text())["categories"]
+                for e in c.get("examples") or []]
+    out = classifier.classify([text for _, text, _ in examples], [None] * len(examples))
+    threshold = classifier.thresholds["prompt_harmful"]
+    result = {"threshold": threshold}
+    for verdict in ("allowed", "borderline", "disallowed"):
+        scores = [o["prompt_harmful"] for o, (_, _, v) in zip(out, examples) if v == verdict]
+        result[verdict] = {"n": len(scores), "flagged": sum(s >= threshold for s in scores) / max(1, len(scores))}
+    pairs = [(o["prompt_harmful"], v == "disallowed") for o, (_, _, v) in zip(out, examples) if v != "borderline"]
+    result["auroc_allowed_vs_disallowed"] = auroc([s for s, _ in pairs], [d for _, d in pairs])
+    hits = [max(o["categories"], key=o["categories"].get) == key for o, (key, _, v) in zip(out, examples)
+            if v == "disallowed"]
+    result["disallowed_top_category_is_its_category"] = sum(hits) / max(1, len(hits))
+    print(f"   spec examples (taxonomy/example_spec.yaml, never trained on): prompt_harmful flagged at t="
+          f"{_f(threshold)}: allowed {_f(result['allowed']['flagged'])} of {result['allowed']['n']}, borderline "
+          f"{_f(result['borderline']['flagged'])}, disallowed {_f(result['disallowed']['flagged'])}; AUROC allowed vs "
+          f"disallowed {_f(result['auroc_allowed_vs_disallowed'])}; top category right on disallowed "
+          f"{_f(result['disallowed_top_category_is_its_category'])}")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, help="evaluate this checkpoint instead of training one")
@@ -138,8 +165,9 @@ def main() -> None:
                      **{k: v for k, v in (meta.get("config") or {}).items() if k != "backbone"})
         print_metrics(meta["metrics"])
         written = written_replies_check(classifier)
+        examples = spec_examples_check(classifier)
         bench.summary({"benchmark": "safety_classifier_quality", "checkpoint": str(args.checkpoint),
-                       "metrics": meta["metrics"], "written_replies": written})
+                       "metrics": meta["metrics"], "written_replies": written, "spec_examples": examples})
         return
 
     categories, crosswalk = spec_categories_and_crosswalk()
@@ -171,7 +199,9 @@ def main() -> None:
                                          hooks=TrainHooks(on_log=on_log))
         total = time.monotonic() - started
         print_metrics(result.metrics)
-        written = written_replies_check(load_classifier(output, "cpu"))
+        classifier = load_classifier(output, "cpu")
+        written = written_replies_check(classifier)
+        examples = spec_examples_check(classifier)
     m = result.metrics
     bench.figure("training rows + pairs", result.n_train)
     bench.figure("held-out rows + pairs", result.n_eval)
@@ -194,6 +224,7 @@ def main() -> None:
         "written_replies": {"non_templated": {w: written["refusal"]["non_templated"][w].get("accuracy")
                                               for w in ("head", "string_match")},
                             "partial_refusals": written["refusal"]["partial_refusals"]},
+        "spec_examples": examples,
         "config": {k: v for k, v in cfg.to_dict().items() if k != "backbone"}, "limits": report["limits"]})
 
 

@@ -100,8 +100,9 @@ def test_public_rows_cap_sources_and_name_missing_files(first_rows, tmp_path):
     assert report["by_source"]["do_not_answer"]["rows"] == 3 * 3 and len(pairs) == 2
     with pytest.raises(TypeError):
         public_rows(first_rows, crosswalk={}, bogus=1)
-    rows, pairs, report = public_rows(tmp_path, crosswalk={})
-    assert rows == [] and pairs == [] and len(report["missing"]) == len(FILES)
+    rows, pairs, report = public_rows(tmp_path, crosswalk={}, benign_probes=5)
+    assert pairs == [] and len(report["missing"]) == len(FILES)
+    assert len(rows) == 5 and all(r.source == "benign_probes" and r.prompt_harmful is False for r in rows)
 
 
 def test_every_do_not_answer_action_has_a_refusal_class():
@@ -154,3 +155,14 @@ def test_the_safety_package_imports_without_django_and_without_torch_until_used(
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_no_benign_probe_is_one_of_the_example_specs_examples():
+    """The spec's examples are the unseen over-refusal check of bench/safety_classifier_quality.py."""
+    from training.ml.safety.benign import benign_prompts
+
+    examples = {e["text"].strip().lower() for c in yaml.safe_load(EXAMPLE_SPEC.read_text())["categories"]
+                for e in c.get("examples") or []}
+    probes = benign_prompts()
+    assert len(probes) == len(set(probes)) == 360
+    assert not examples & {p.lower() for p in probes}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rewardmodels.ml.hh import ASSISTANT_TURN, split_hh_dialogue
 
+from .benign import benign_prompts
 from .config import REFUSAL_CLASSES
 
 csv.field_size_limit(10_000_000)  # Do-Not-Answer and HarmBench context cells are long
@@ -70,7 +71,7 @@ FILES = {
 # replies and the HH-RLHF pairs capped so that one epoch of MiniLM fits ~15 min on 2 CPU cores.
 # Values are caps on source items (prompts; pairs for hh_harmless); 0 = all.
 DEFAULT_LIMITS = {"do_not_answer": 0, "do_not_answer_replies": 3, "ailuminate": 0, "harmbench": 0, "advbench": 0,
-                  "hh_harmless": 400, "hh_helpful": 0}
+                  "hh_harmless": 400, "hh_helpful": 0, "benign_probes": 0}
 
 
 def _index(crosswalk: dict) -> dict[str, dict[str, list[str]]]:
@@ -118,6 +119,9 @@ def public_rows(data_dir: Path, *, crosswalk: dict[str, dict[str, list[str]]], s
       templated "Sure, here is ..." reply is labelled compliance (harmfulness unlabelled: the target has no content).
     - HH-RLHF helpful-base (1,766): the opening human turn as a prompt-only row, prompt_harmful False and categories
       [] (ordinary requests: the negatives that keep the guard from over-refusing).
+    - Benign probes (360, written for SpecLoop, training.ml.safety.benign): safe questions about harmful topics
+      (history, warning signs, prevention, law) as prompt-only rows, prompt_harmful False, no category label: the
+      hard negatives the public files lack (without them the head flags most of the spec's "allowed" examples).
     - HH-RLHF harmless-base (1,734 pairs, ``hh_harmless`` sampled): HarmPair(dialogue prompt, chosen = safer,
       rejected = more harmful), the cost model's pairwise term on response_harmful; pairs with identical replies are
       left out.
@@ -200,6 +204,9 @@ def public_rows(data_dir: Path, *, crosswalk: dict[str, dict[str, list[str]]], s
             prompt = _first_human_turn(item["chosen"])
             if prompt:
                 rows.append(SafetyRow(prompt=prompt, prompt_harmful=False, categories=[], source="hh_helpful"))
+
+    for prompt in _sample(benign_prompts(), caps["benign_probes"], rng):
+        rows.append(SafetyRow(prompt=prompt, prompt_harmful=False, source="benign_probes"))
 
     if (table := read_hh("hh_harmless")) is not None:
         candidates = []
