@@ -148,15 +148,27 @@ def test_a_loaded_classifier_answers_every_head_in_input_order(trained):
     assert alone["prompt_harmful"] == pytest.approx(out[2]["prompt_harmful"], abs=1e-5)
 
 
-@pytest.mark.parametrize("precision", ["bf16", "int8"])
-def test_the_fast_paths_stay_close_to_plain_fp32(trained, precision):
+def test_the_bf16_fast_path_stays_close_to_plain_fp32(trained):
+    """bf16 autocast is what load_classifier picks on CPUs with native bf16 (the guard's fast path)."""
     result, _, _ = trained
     rows, _ = synthetic_rows(40, seed=7)
     prompts, responses = [r.prompt for r in rows], [r.response for r in rows]
     plain = load_classifier(result.output_dir, "cpu", precision="fp32").probabilities(prompts, responses)
-    fast = load_classifier(result.output_dir, "cpu", precision=precision).probabilities(prompts, responses)
+    fast = load_classifier(result.output_dir, "cpu", precision="bf16").probabilities(prompts, responses)
     for head in plain:
-        assert abs(plain[head] - fast[head]).max() < 0.05, head
+        assert abs(plain[head] - fast[head]).max() < 0.02, head
+
+
+def test_the_int8_path_loads_and_answers_every_head(trained):
+    """Dynamic int8 stays an option, not the default: on the trained MiniLM it moved some probability by 0.30
+    (bench/guard_latency.py), too far for a guard's thresholds."""
+    result, _, _ = trained
+    classifier = load_classifier(result.output_dir, "cpu", precision="int8")
+    assert classifier.precision == "int8"
+    out = classifier.classify(["how do i bake bread at home 1"], ["here is a good recipe"])
+    assert set(out[0]) == {"prompt_harmful", "categories", "response_refusal", "response_harmful"}
+    with pytest.raises(ValueError):
+        load_classifier(result.output_dir, "cpu", precision="fp8")
 
 
 def test_cancelling_writes_no_checkpoint(tiny_backbone, tmp_path):

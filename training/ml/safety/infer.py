@@ -8,7 +8,9 @@
 Fast on CPU: items are tokenized in one call, sorted by length and batched with the batch's own longest length
 (no padding to max_length), run under torch.inference_mode. ``precision`` picks the CPU arithmetic: "fp32", "bf16"
 (autocast; CPUs with avx512_bf16 / AMX), "int8" (torch dynamic quantization of the Linear layers) or "auto"
-(bf16 where the CPU has native bf16, else fp32; see bench/guard_latency.py for the measurements behind it).
+(bf16 where the CPU has native bf16, else fp32). Measured here (bench/guard_latency.py, MiniLM, 256 tokens, 2
+threads, quiet machine): bf16 about 2× faster than fp32 per item, probabilities within 0.004 of fp32; int8 a little
+faster still but off by up to 0.30 on the trained classifier, so never chosen by "auto".
 """
 
 import contextlib
