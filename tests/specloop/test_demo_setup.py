@@ -9,6 +9,8 @@ from django.test import RequestFactory
 
 from labeling.models import Campaign, ExportSnapshot, Judgment
 from rewardmodels.models import RewardModel
+from safety.models import Guard, PromptSet
+from training.models import TrainingJob
 from taxonomy.models import Spec, SpecVersion
 
 
@@ -20,9 +22,12 @@ def run_demo_setup(*args: str) -> str:
 
 @pytest.mark.django_db(transaction=True)  # the demo trains in a second thread, on its own connection
 def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_working_logins(
-        client, tmp_path, settings, tiny_model_dir):
+        client, tmp_path, settings, tiny_model_dir, models_dir):
+    from training.ml.evaluation import build_tiny_policy
+
     settings.MEDIA_ROOT = tmp_path
-    output = run_demo_setup("--backbone", tiny_model_dir)
+    policy = build_tiny_policy(models_dir / "tiny-policy-demo")
+    output = run_demo_setup("--backbone", tiny_model_dir, "--policy", policy.name)
     spec = Spec.objects.get()
     assert [(v.number, v.status) for v in SpecVersion.objects.filter(spec=spec)] == [(1, "published"), (2, "draft")]
     # The login lockout's backend needs the request (whose address it counts).
@@ -42,9 +47,21 @@ def test_demo_setup_loads_the_example_spec_and_a_labeled_campaign_and_prints_wor
     assert export.n_pairs > 0
     # A reward and a cost model trained from that export, in the registry with their jobs.
     models = {m.kind: m for m in RewardModel.objects.select_related("job")}
-    assert set(models) == {"reward", "cost"}
+    assert set(models) == {"reward", "cost", "safety"}
     assert all(m.job.status == "succeeded" and list(m.exports.all()) == [export] for m in models.values())
     assert f"/training/{models['reward'].job_id}/" in output and "held-out pair accuracy" in output
+    # The safety instruments: the spec's examples and the shipped samples as prompt sets, a classifier trained on
+    # them, a guard whose log has rows, and one evaluation of a policy with its per-label figures.
+    sets = {p.source: p for p in PromptSet.objects.all()}
+    assert PromptSet.objects.count() == 4 and {"spec_examples", "csv", "jsonl"} <= set(sets)
+    assert sets["csv"].n_prompts == 60 and not sets["csv"].unmapped and sets["csv"].by_label["unsafe"] == 60
+    assert set(models["safety"].job.prompt_sets.all()) == set(PromptSet.objects.all())
+    guard = Guard.objects.get()
+    assert guard.safety_classifier == models["safety"] and guard.log_decisions and guard.decisions.count() == 6
+    evaluation = TrainingJob.objects.get(kind="evaluation")
+    assert evaluation.status == "succeeded", evaluation.error
+    assert evaluation.final_metrics["n"] == 48 and set(evaluation.final_metrics["by_label"]) == {"safe", "unsafe"}
+    assert f"/training/{evaluation.pk}/" in output and "over-refusal on safe prompts" in output
 
 
 @pytest.mark.django_db
@@ -55,3 +72,4 @@ def test_demo_setup_twice_changes_nothing(tmp_path, settings):
     run_demo_setup("--skip-training")
     assert Spec.objects.count() == 1 and SpecVersion.objects.count() == 2
     assert Campaign.objects.count() == 1 and Judgment.objects.count() == judgments
+    assert PromptSet.objects.count() == 4
