@@ -109,3 +109,61 @@ def test_the_evaluation_compare_and_safety_model_pages_fit_the_screen(browser, p
             assert scroll_width <= screen + 1, f"{name} is {scroll_width}px wide on a {screen}px screen"
     finally:
         page.context.close()
+
+
+def test_an_admin_imports_a_prompt_set_evaluates_it_and_policy_opens_the_guard_log(
+        desktop, browser, page_timeout, live_server, actors, settings, tmp_path):
+    """The issue's whole walk: import through the form, launch an evaluation of the new set from the launch form,
+    read its per-category table; then the policy editor opens the guard's decision log."""
+    import json
+
+    from safety import services as safety_services
+    from safety.models import PromptSet
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.TRAINING_INPROCESS = "sync"  # the import and the evaluation run inside their requests
+    version = published_version(actors.policy)
+    classifier = registered_classifier(actors.admin, version, name="tiny guard model")
+    guard = safety_services.guard_create(user=actors.admin, name="chat guard", safety_classifier=classifier,
+                                         spec_version=version, log_decisions=True)
+    safety_services.guard_score(guard=guard, user=actors.admin, items=[
+        {"prompt": "how do i attack a guard", "response": "Here is how."}, {"prompt": "how do i bake bread"}])
+    page = desktop
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Refused" in message.text else None)
+    login(page, live_server.url, actors.admin.username, ADMIN_PASSWORD)
+
+    page.goto(f"{live_server.url}/safety/")
+    page.fill("#id_name", "imported probes")
+    page.select_option("#id_spec_version", str(version.pk))
+    body = "".join(json.dumps(row) + "\n" for row in learnable_rows(16)).encode()
+    page.set_input_files("#id_file", files=[{"name": "probes.jsonl", "mimeType": "application/x-ndjson",
+                                            "buffer": body}])
+    page.click("#import-form button[type=submit]")
+    expect(page.locator("#import-summary")).to_contain_text("16 prompts")
+    imported = PromptSet.objects.get(name="imported probes")
+    assert imported.by_label["safe"] == 8 and imported.by_label["unsafe"] == 8
+
+    page.goto(f"{live_server.url}/training/new/")
+    page.check("input[name=kind][value=evaluation]")
+    page.check(f"#prompt-set-{imported.pk}")
+    page.select_option("#id_safety_classifier", str(classifier.pk))
+    page.check("#id_use_responses")
+    page.fill("#id_name", "imported probes, given replies")
+    page.click("#launch-form button[type=submit]")
+    expect(page.locator("h1")).to_have_text("imported probes, given replies")
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    row = page.locator('#eval-categories tr[data-category="violence"]')
+    expect(row.locator("td").first).to_contain_text("Violence")
+    expect(row.locator("[data-mark]")).to_have_attribute("data-mark", re.compile("over|unsure|under"))
+    job = TrainingJob.objects.get(name="imported probes, given replies")
+    assert job.final_metrics["by_category"]["violence"]["n"] == 8 and list(job.prompt_sets.all()) == [imported]
+
+    page.context.clear_cookies()  # log the admin out
+    login(page, live_server.url, actors.policy.username, "pw-policy-123")
+    page.goto(f"{live_server.url}/safety/guards/")
+    page.get_by_role("link", name="chat guard").click()
+    expect(page.locator("table.decisions tbody tr")).to_have_count(2)
+    expect(page.locator("table.decisions")).to_contain_text("how do i bake bread")
+    assert refused == []
+    screenshot(page, "safety-loop-guard-log.png")

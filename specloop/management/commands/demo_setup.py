@@ -163,7 +163,7 @@ class Command(BaseCommand):
                                                                   source=source, options=options)
             sets[key] = found
         self.stdout.write(self.style.SUCCESS(
-            "Prompt sets: " + ", ".join(f"{s.name} ({s.n_prompts})" for s in sets.values()) + " — /safety/prompt-sets/"))
+            "Prompt sets: " + ", ".join(f"{s.name} ({s.n_prompts})" for s in sets.values()) + " — /safety/"))
         return sets
 
     def _safety(self, campaign, prompt_sets: dict[str, Any], backbone: str, *, evaluate: bool, policy: str) -> None:
