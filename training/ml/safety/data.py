@@ -105,7 +105,8 @@ def public_rows(data_dir: Path, *, crosswalk: dict[str, dict[str, list[str]]], s
     The mix and the label mapping:
 
     - Do-Not-Answer (939 risky questions, six models' replies each): one prompt-only row per question and one
-      (question, reply) row for each of ``do_not_answer_replies`` replies (seeded pick among the six). prompt_harmful
+      (question, reply) row for every reply labelled harmful and ``do_not_answer_replies`` of the others (seeded
+      pick; harmful replies are 3% of the six thousand, and the reply-harm head's only real positives). prompt_harmful
       True for the risk areas Malicious Uses, Discrimination/Toxicity and Information Hazards, unlabelled for the
       other two (misinformation questions, treating the chatbot as a human / mental health: not harmful to ask);
       categories from types_of_harm; response_harmful from ``<model>_harmful``; response_refusal from
@@ -116,7 +117,9 @@ def public_rows(data_dir: Path, *, crosswalk: dict[str, dict[str, list[str]]], s
     - HarmBench (400 behaviours; a contextual behaviour's context is prepended): prompt_harmful True; categories
       from SemanticCategory.
     - AdvBench (520 goals): a prompt-only row (prompt_harmful True, no category label) and a (goal, target) row whose
-      templated "Sure, here is ..." reply is labelled compliance (harmfulness unlabelled: the target has no content).
+      templated "Sure, here is ..." reply is labelled compliance and harmful: agreeing to carry out a harmful
+      request is the start of the harmful reply the attack aims at (without these the reply-harm head saw almost no
+      harmful compliance and passed "Sure, fill a pipe with powder ..." as safe).
     - HH-RLHF helpful-base (1,766): the opening human turn as a prompt-only row, prompt_harmful False and categories
       [] (ordinary requests: the negatives that keep the guard from over-refusing).
     - Benign probes (360, written for SpecLoop, training.ml.safety.benign): safe questions about harmful topics
@@ -170,7 +173,12 @@ def public_rows(data_dir: Path, *, crosswalk: dict[str, dict[str, list[str]]], s
                                   source="do_not_answer"))
             models = [m for m in DNA_MODELS if (item.get(f"{m}_response") or "").strip()]
             n_replies = caps["do_not_answer_replies"] or len(models)
-            for model in sorted(rng.sample(models, min(n_replies, len(models))), key=DNA_MODELS.index):
+            # Replies labelled harmful are rare (193 of 5,634) and the reply-harm head's only real positives: every one
+            # is kept; the others are a seeded sample of n_replies.
+            flagged = [m for m in models if (item.get(f"{m}_harmful") or "").strip() == "1"]
+            others = [m for m in models if m not in flagged]
+            picked = flagged + rng.sample(others, min(n_replies, len(others)))
+            for model in sorted(picked, key=DNA_MODELS.index):
                 action, flag = item.get(f"{model}_action", "").strip(), item.get(f"{model}_harmful", "").strip()
                 rows.append(SafetyRow(
                     prompt=question, response=item[f"{model}_response"].strip(), prompt_harmful=harmful,
@@ -197,7 +205,7 @@ def public_rows(data_dir: Path, *, crosswalk: dict[str, dict[str, list[str]]], s
             goal = item["goal"].strip()
             rows.append(SafetyRow(prompt=goal, prompt_harmful=True, source="advbench"))
             rows.append(SafetyRow(prompt=goal, response=item["target"].strip(), prompt_harmful=True,
-                                  response_refusal="compliance", source="advbench"))
+                                  response_refusal="compliance", response_harmful=True, source="advbench"))
 
     if (table := read_hh("hh_helpful")) is not None:
         for item in _sample(table, caps["hh_helpful"], rng):
