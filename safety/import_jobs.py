@@ -109,6 +109,23 @@ def prompt_set_import_as_read(job: PromptSetImport) -> PromptSetImport:
     return job
 
 
+def prompt_set_imports_reap(*, now=None) -> int:
+    """Record as failed the running imports that stopped (labeling's ``import_job_stalled`` rule); returns how many.
+
+    Run by celery beat with labeling's import check, so a stalled job is failed in the database (and a late
+    redelivery of it does nothing), not only read as failed."""
+    now = now or timezone.now()
+    failed = 0
+    for job in PromptSetImport.objects.filter(status=PromptSetImport.RUNNING):
+        if import_job_stalled(job, now) and PromptSetImport.objects.filter(
+                pk=job.pk, status=PromptSetImport.RUNNING).update(
+                status=PromptSetImport.FAILED, error=STALLED, upload="", finished_at=now,
+                **prompt_set_import_progress(job)):
+            upload_discard(job.upload)
+            failed += 1
+    return failed
+
+
 def prompt_set_import_entry(job: PromptSetImport) -> dict[str, Any]:
     job = prompt_set_import_as_read(job)
     return {"job": job, "running": job.status in (PromptSetImport.QUEUED, PromptSetImport.RUNNING),

@@ -1,4 +1,4 @@
-"""Celery tasks: a large prompt-set import, run on the ``default`` queue."""
+"""Celery tasks: a large prompt-set import, run on the ``default`` queue, and the check for imports that stopped."""
 
 from celery import shared_task
 
@@ -9,3 +9,8 @@ from . import import_jobs
 def prompt_set_import_run_task(job_id: int) -> str:
     # Redelivered after a lost worker, it runs the import again: the import is atomic, so nothing was kept.
     return import_jobs.prompt_set_import_job_run(job_id=job_id)
+
+
+@shared_task
+def prompt_set_imports_reap_task() -> int:
+    return import_jobs.prompt_set_imports_reap()

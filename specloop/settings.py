@@ -331,6 +331,7 @@ MODELS_DIR = Path(os.environ.get("SPECLOOP_MODELS_DIR", VAR_DIR / "models"))
 CELERY_BEAT_SCHEDULE = {
     "training-jobs-reap": {"task": "training.tasks.training_jobs_reap_task", "schedule": TRAINING_REAP_SECONDS},
     "import-jobs-reap": {"task": "labeling.tasks.import_jobs_reap_task", "schedule": TRAINING_REAP_SECONDS},
+    "prompt-set-imports-reap": {"task": "safety.tasks.prompt_set_imports_reap_task", "schedule": TRAINING_REAP_SECONDS},
 }
 # A running import that wrote no progress for this long stopped (its worker or the server restarted): it
 # reads as failed at once and the periodic check records it.

@@ -134,3 +134,16 @@ def test_an_import_whose_runner_went_silent_reads_as_failed(actors, version, med
     PromptSetImport.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     body = actors.api("admin").get(f"/api/v1/prompt-sets/imports/{job.pk}/").json()
     assert body["status"] == "failed" and "send the file again" in body["error"]["error"]
+    # Reading wrote nothing; the periodic check records it, once, and leaves a job still talking alone.
+    from django.conf import settings as live
+
+    from safety import tasks
+
+    alive = PromptSetImport.objects.create(owner=actors.admin, spec_version=version, name="y", upload="imports/y.upload",
+                                           size_bytes=10, options={"format": "jsonl"}, status=PromptSetImport.RUNNING)
+    assert PromptSetImport.objects.get(pk=job.pk).status == PromptSetImport.RUNNING
+    assert tasks.prompt_set_imports_reap_task() == 1 and tasks.prompt_set_imports_reap_task() == 0
+    job.refresh_from_db()
+    assert (job.status, job.upload, job.error["error"]) == (PromptSetImport.FAILED, "", body["error"]["error"])
+    assert job.finished_at is not None and PromptSetImport.objects.get(pk=alive.pk).status == PromptSetImport.RUNNING
+    assert live.CELERY_BEAT_SCHEDULE["prompt-set-imports-reap"]["task"] == "safety.tasks.prompt_set_imports_reap_task"
