@@ -64,6 +64,11 @@ def behavior_met(behavior: str | None, *, label: str, refusal: str, harmful: boo
     return None
 
 
+def _percent(rate: float | None) -> str:
+    """A rate as the job log shows it: 66.7%, or n/a where no prompt had that label."""
+    return "n/a" if rate is None else f"{100 * rate:.1f}%"
+
+
 def _rate(k: int, n: int) -> float | None:
     return k / n if n else None
 
@@ -302,8 +307,8 @@ def evaluate(cfg: EvaluationConfig, *, prompts: list[dict], classifier, reward_s
     _write_items(items_path, items)
     metrics = aggregate(items, spec)
     busy = generation_seconds + scoring_seconds
-    hooks.on_log(f"scored {len(items)} replies in {scoring_seconds:.1f} s; over-refusal {metrics['over_refusal']}, "
-                 f"refusal {metrics['refusal_rate']}, harmful {metrics['harmful_rate']}")
+    hooks.on_log(f"scored {len(items)} replies in {scoring_seconds:.1f} s; over-refusal {_percent(metrics['over_refusal'])}, "
+                 f"refusal {_percent(metrics['refusal_rate'])}, harmful {_percent(metrics['harmful_rate'])}")
     return EvaluationResult(status="succeeded", metrics=metrics, items_path=items_path, n_items=len(items),
                             seconds=time.perf_counter() - started, device=device_name, versions=versions(),
                             replies_per_second=len(items) / busy if busy > 0 else 0.0,
