@@ -212,12 +212,14 @@ def import_job_stalled(job: ImportJob, now=None) -> bool:
     return (now - max(seen, job.created_at)).total_seconds() > settings.IMPORT_STALL_SECONDS
 
 
-def import_jobs_reap(*, now=None) -> int:
-    """Fail the running imports that stopped (see ``import_job_stalled``); returns how many."""
+def import_jobs_reap(*, now=None, model=ImportJob) -> int:
+    """Fail the running imports that stopped (see ``import_job_stalled``); returns how many. ``model`` is any
+    import-job table with this one's status, upload, progress, lines, error and finished_at (safety's prompt-set
+    imports use it too)."""
     now = now or timezone.now()
     failed = 0
-    for job in ImportJob.objects.filter(status=ImportJob.RUNNING):
-        if import_job_stalled(job, now) and ImportJob.objects.filter(pk=job.pk, status=ImportJob.RUNNING).update(
+    for job in model.objects.filter(status=ImportJob.RUNNING):
+        if import_job_stalled(job, now) and model.objects.filter(pk=job.pk, status=ImportJob.RUNNING).update(
                 status=ImportJob.FAILED, error=STALLED, upload="", finished_at=now, **import_job_progress(job)):
             upload_discard(job.upload)
             failed += 1

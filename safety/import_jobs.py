@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.import_jobs import STALLED, _Progress, import_job_stalled, upload_discard, upload_path
+from labeling.import_jobs import (STALLED, _Progress, import_job_progress, import_job_stalled, import_jobs_reap,
+                                  upload_discard, upload_path)
 from specloop.errors import ApplicationError
 from specloop.inprocess import run_in_process
 
@@ -81,23 +82,10 @@ def prompt_set_import_job_run(*, job_id: int) -> str:
                             "detail": {}}}
     else:
         fields = {"status": PromptSetImport.SUCCEEDED, "progress": 1.0, "prompt_set": prompt_set}
-    fields["lines"] = prompt_set_import_progress(job)["lines"]
+    fields["lines"] = import_job_progress(job)["lines"]
     upload_discard(job.upload)
     PromptSetImport.objects.filter(pk=job.pk).update(upload="", finished_at=timezone.now(), **fields)
     return fields["status"]
-
-
-def prompt_set_import_progress(job: PromptSetImport) -> dict[str, Any]:
-    """{"progress", "lines"}: the row's once the job ended, the progress file's while it runs."""
-    import json
-
-    if job.finished_at or not job.upload:
-        return {"progress": job.progress, "lines": job.lines}
-    try:
-        data = json.loads(upload_path(job.upload).with_suffix(".progress").read_text())
-        return {"progress": float(data["progress"]), "lines": int(data["lines"])}
-    except (OSError, ValueError, KeyError):
-        return {"progress": 0.0, "lines": 0}
 
 
 def prompt_set_import_as_read(job: PromptSetImport) -> PromptSetImport:
@@ -110,31 +98,19 @@ def prompt_set_import_as_read(job: PromptSetImport) -> PromptSetImport:
 
 
 def prompt_set_imports_reap(*, now=None) -> int:
-    """Record as failed the running imports that stopped (labeling's ``import_job_stalled`` rule); returns how many.
-
-    Run by celery beat with labeling's import check, so a stalled job is failed in the database (and a late
-    redelivery of it does nothing), not only read as failed."""
-    now = now or timezone.now()
-    failed = 0
-    for job in PromptSetImport.objects.filter(status=PromptSetImport.RUNNING):
-        if import_job_stalled(job, now) and PromptSetImport.objects.filter(
-                pk=job.pk, status=PromptSetImport.RUNNING).update(
-                status=PromptSetImport.FAILED, error=STALLED, upload="", finished_at=now,
-                **prompt_set_import_progress(job)):
-            upload_discard(job.upload)
-            failed += 1
-    return failed
+    """Record as failed the running imports that stopped: labeling's check, on this table (celery beat runs it)."""
+    return import_jobs_reap(now=now, model=PromptSetImport)
 
 
 def prompt_set_import_entry(job: PromptSetImport) -> dict[str, Any]:
     job = prompt_set_import_as_read(job)
     return {"job": job, "running": job.status in (PromptSetImport.QUEUED, PromptSetImport.RUNNING),
-            **prompt_set_import_progress(job)}
+            **import_job_progress(job)}
 
 
 def prompt_set_import_out(job: PromptSetImport) -> dict[str, Any]:
     job = prompt_set_import_as_read(job)
-    out = {"id": job.pk, "status": job.status, **prompt_set_import_progress(job), "name": job.name,
+    out = {"id": job.pk, "status": job.status, **import_job_progress(job), "name": job.name,
            "spec": job.spec_version.spec_id, "version": job.spec_version.number, "format": job.options.get("format"),
            "size_bytes": job.size_bytes, "created_at": job.created_at, "finished_at": job.finished_at,
            "prompt_set": job.prompt_set_id, "url": f"/api/v1/prompt-sets/imports/{job.pk}/"}

@@ -66,9 +66,9 @@ _RANGES = {
 MAX_TEXT = 500  # characters of a text setting (a backbone id or folder name)
 
 
-def range_text(name: str) -> str:
+def range_text(name: str, ranges: dict | None = None) -> str:
     """The allowed range of a numeric setting as a person reads it: 1..100 (whole numbers), (0, 1] or [0, 0.5]."""
-    low, high, exclusive = _RANGES[name]
+    low, high, exclusive = (_RANGES if ranges is None else ranges)[name]
     if isinstance(low, int):
         return f"{low}..{high}"
     return f"{'(' if exclusive else '['}{low:g}, {high:g}]"
@@ -94,11 +94,12 @@ def _type_error(name: str, value, expected: type) -> str | None:
     return None
 
 
-def config_from_dict(data: dict) -> TrainConfig:
-    """Build a TrainConfig from plain data (e.g. a job's JSON); ConfigError names every unknown key and bad value."""
+def settings_from_dict(cls, data: dict, *, ranges: dict, choices: dict[str, tuple]):
+    """An instance of the settings dataclass ``cls`` from plain data; ConfigError names every unknown key and bad
+    value. Fields are int, float, str or bool; ``ranges`` bounds numbers, ``choices`` lists a text field's values."""
     if not isinstance(data, dict):
         raise ConfigError([{"field": "config", "message": "must be an object"}])
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     errors, values = [], {}
     for key in data:
         if key not in fields:
@@ -110,18 +111,21 @@ def config_from_dict(data: dict) -> TrainConfig:
         problem = _type_error(name, value, expected)
         if problem is None:
             value = expected(value)
-            if name == "kind" and value not in KINDS:
-                problem = f"must be one of {', '.join(KINDS)}"
-            elif name == "device" and value not in DEVICES:
-                problem = f"must be one of {', '.join(DEVICES)}"
-            elif name in _RANGES:
-                low, high, exclusive = _RANGES[name]
+            if name in choices and value not in choices[name]:
+                problem = f"must be one of {', '.join(choices[name])}"
+            elif name in ranges:
+                low, high, exclusive = ranges[name]
                 if ((value <= low) if exclusive else (value < low)) or value > high:
-                    problem = f"must be in {range_text(name)} (got {value})"
+                    problem = f"must be in {range_text(name, ranges)} (got {value})"
         if problem:
             errors.append({"field": name, "message": problem})
         else:
             values[name] = value
     if errors:
         raise ConfigError(errors)
-    return TrainConfig(**values)
+    return cls(**values)
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Build a TrainConfig from plain data (e.g. a job's JSON); ConfigError names every unknown key and bad value."""
+    return settings_from_dict(TrainConfig, data, ranges=_RANGES, choices={"kind": KINDS, "device": DEVICES})

@@ -4,7 +4,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from rewardmodels.ml.config import DEVICES, MAX_TEXT, ConfigError
+from rewardmodels.ml.config import DEVICES, MAX_TEXT, ConfigError, range_text
 
 DEFAULT_POLICY = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
@@ -42,13 +42,6 @@ _RANGES = {
 _MODEL_IDS = ("safety_classifier", "reward_model", "cost_model")
 
 
-def _range_text(name: str) -> str:
-    low, high, exclusive = _RANGES[name]
-    if isinstance(low, int):
-        return f"{low}..{high}"
-    return f"{'(' if exclusive else '['}{low:g}, {high:g}]"
-
-
 def _problem(name: str, value):
     """What is wrong with one value, or None."""
     if name in _MODEL_IDS:
@@ -74,7 +67,7 @@ def _problem(name: str, value):
     elif not isinstance(value, (int, float)) or not math.isfinite(value):
         return "must be a finite number"
     if ((value <= low) if exclusive else (value < low)) or value > high:
-        return f"must be in {_range_text(name)} (got {value})"
+        return f"must be in {range_text(name, _RANGES)} (got {value})"
     return None
 
 

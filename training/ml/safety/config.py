@@ -7,7 +7,7 @@ The defaults are the recipe of the default classifier (``manage.py safety_classi
 import dataclasses
 from dataclasses import dataclass
 
-from rewardmodels.ml.config import DEFAULT_BACKBONE, DEVICES, MAX_TEXT, ConfigError, _type_error
+from rewardmodels.ml.config import DEFAULT_BACKBONE, DEVICES, ConfigError, settings_from_dict
 
 REFUSAL_CLASSES = ("compliance", "partial_refusal", "full_refusal")
 HEADS = ("prompt_harmful", "categories", "response_refusal", "response_harmful")
@@ -66,41 +66,6 @@ _RANGES = {
 }
 
 
-def _range_text(name: str) -> str:
-    low, high, exclusive = _RANGES[name]
-    if isinstance(low, int):
-        return f"{low}..{high}"
-    return f"{'(' if exclusive else '['}{low:g}, {high:g}]"
-
-
 def safety_config_from_dict(data: dict) -> SafetyClassifierConfig:
     """A SafetyClassifierConfig from plain data (a job's JSON); ConfigError names every unknown key and bad value."""
-    if not isinstance(data, dict):
-        raise ConfigError([{"field": "config", "message": "must be an object"}])
-    fields = {f.name: f for f in dataclasses.fields(SafetyClassifierConfig)}
-    errors, values = [], {}
-    for key in data:
-        if key not in fields:
-            errors.append({"field": str(key), "message": f"unknown setting (known: {', '.join(fields)})"})
-    for name, field in fields.items():
-        if name not in data:
-            continue
-        value, expected = data[name], field.type
-        problem = _type_error(name, value, expected)
-        if problem is None:
-            value = expected(value)
-            if name == "device" and value not in DEVICES:
-                problem = f"must be one of {', '.join(DEVICES)}"
-            elif name in _RANGES:
-                low, high, exclusive = _RANGES[name]
-                if ((value <= low) if exclusive else (value < low)) or value > high:
-                    problem = f"must be in {_range_text(name)} (got {value})"
-            elif name == "backbone" and len(value) > MAX_TEXT:
-                problem = f"must be at most {MAX_TEXT} characters"
-        if problem:
-            errors.append({"field": name, "message": problem})
-        else:
-            values[name] = value
-    if errors:
-        raise ConfigError(errors)
-    return SafetyClassifierConfig(**values)
+    return settings_from_dict(SafetyClassifierConfig, data, ranges=_RANGES, choices={"device": DEVICES})
