@@ -45,7 +45,8 @@ test: install services chromium
 	@echo "== the suite on PostgreSQL and Redis =="
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
 	@echo "== the suite on the embedded default: SQLite, tasks in-process =="
-	env -u DATABASE_URL -u REDIS_URL SPECLOOP_VAR_DIR=$(TEST_SQLITE_DIR) DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
+	@echo "   (tests/ml is the Django-free torch code: no database, so it ran once above)"
+	env -u DATABASE_URL -u REDIS_URL SPECLOOP_VAR_DIR=$(TEST_SQLITE_DIR) DEBUG=1 $(PY) -m pytest --ignore=tests/ml $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache
